@@ -1,0 +1,41 @@
+# `make test` and `make demo` install what they need into .venv (uv, pinned by constraints.txt).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint typecheck unit demo bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	VIRTUAL_ENV=$(VENV) $(PYTHON) -m uv pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not e2e"
+
+test: lint typecheck $(STAMP)
+	$(BIN)/pytest
+
+demo: $(STAMP)
+	$(BIN)/python example_dags/run_demo.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+# Re-pin the versions the tests run against.
+lock:
+	$(PYTHON) -m uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,80 @@
+"""The Comms API's Operation resource, parsed leniently: camelCase on the wire, snake_case here.
+
+Every field of the documented 200 body is optional and unknown fields are ignored, but an
+operation without an ``id`` or a ``status`` we know cannot be acted on, so those are required.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field, NonNegativeInt
+from pydantic.alias_generators import to_camel
+
+
+class OperationStatus(str, enum.Enum):
+    """The four statuses of an operation; COMPLETED and CANCELED are terminal."""
+
+    SCHEDULED = "SCHEDULED"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    CANCELED = "CANCELED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (OperationStatus.COMPLETED, OperationStatus.CANCELED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class _WireModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+
+class OperationStats(_WireModel):
+    """Counters of an operation; a counter the server leaves out is 0."""
+
+    total: NonNegativeInt = 0
+    recipients: NonNegativeInt = 0
+    unaddressable: NonNegativeInt = 0
+    scheduled: NonNegativeInt = 0
+    queued: NonNegativeInt = 0
+    sent: NonNegativeInt = 0
+    failed: NonNegativeInt = 0
+    canceled: NonNegativeInt = 0
+
+
+class Operation(_WireModel):
+    """One push-notification send operation."""
+
+    id: str
+    status: OperationStatus
+    stats: OperationStats = Field(default_factory=OperationStats)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The JSON-safe dict pushed to XCom: the wire shape (camelCase keys, ISO 8601 dates).
+
+        ``Operation.model_validate(d)`` turns it back into an ``Operation``.
+        """
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class OperationPage(_WireModel):
+    """One page of ``GET /v1/PushNotifications/Operations``."""
+
+    operations: list[Operation] = Field(default_factory=list)
+    next_page_token: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(AliasPath("pagination", "next"), "next_page_token"),
+    )
