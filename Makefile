@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(PYTHON) -m uv venv --quiet --allow-existing --python $(PYTHON) $(VENV)
-	VIRTUAL_ENV=$(VENV) $(PYTHON) -m uv pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PYTHON) -m uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -1,0 +1,1 @@
+"""pytest fixtures that start the Comms API emulator (work in progress)."""
