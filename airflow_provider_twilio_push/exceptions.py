@@ -6,6 +6,9 @@ status, Twilio's error code and message, the request path) and never carry a cre
 
 from __future__ import annotations
 
+import copy
+from typing import Self
+
 from airflow.providers.common.compat.sdk import AirflowException
 
 
@@ -23,7 +26,7 @@ class TwilioPushInvalidInputError(TwilioPushError, ValueError):
 class TwilioPushAPIError(TwilioPushError):
     """The API answered with an error status.
 
-    ``status_code`` is the HTTP status; ``code``, ``twilio_message`` and ``more_info`` come from
+    ``http_status`` is the HTTP status; ``code``, ``twilio_message`` and ``more_info`` come from
     Twilio's error body when it has one; ``path`` is the request path (no query, no host).
     """
 
@@ -31,18 +34,27 @@ class TwilioPushAPIError(TwilioPushError):
         self,
         message: str,
         *,
-        status_code: int | None = None,
+        http_status: int | None = None,
         path: str = "",
         code: int | None = None,
         twilio_message: str | None = None,
         more_info: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.status_code = status_code
+        self.http_status = http_status
         self.path = path
         self.code = code
         self.twilio_message = twilio_message
         self.more_info = more_info
+        #: Seconds the server asked us to wait (``Retry-After``), if it said.
+        self.retry_after: float | None = None
+
+    def after_attempts(self, attempts: int) -> Self:
+        """The same error, its message saying how many attempts were made."""
+        plural = "attempt" if attempts == 1 else "attempts"
+        error = copy.copy(self)
+        error.args = (f"{self} (gave up after {attempts} {plural})",)
+        return error
 
 
 class TwilioPushBadRequestError(TwilioPushAPIError):
@@ -70,9 +82,13 @@ class TwilioPushServerError(TwilioPushAPIError):
 
 
 class TwilioPushConnectionError(TwilioPushAPIError):
-    """No HTTP answer: the host could not be reached, the connection dropped, or it timed out."""
+    """No HTTP answer: the host could not be reached, the connection dropped, or it timed out.
+
+    ``never_sent`` is True when the request surely never reached the server (failure to connect).
+    """
 
     transient = True
+    never_sent = False
 
 
 class TwilioPushMalformedResponseError(TwilioPushAPIError):

@@ -14,7 +14,7 @@ from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field, NonN
 from pydantic.alias_generators import to_camel
 
 
-class OperationStatus(str, enum.Enum):
+class OperationStatus(enum.StrEnum):
     """The four statuses of an operation; COMPLETED and CANCELED are terminal."""
 
     SCHEDULED = "SCHEDULED"
@@ -26,14 +26,9 @@ class OperationStatus(str, enum.Enum):
     def terminal(self) -> bool:
         return self in (OperationStatus.COMPLETED, OperationStatus.CANCELED)
 
-    def __str__(self) -> str:
-        return self.value
-
 
 class _WireModel(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
 
 
 class OperationStats(_WireModel):

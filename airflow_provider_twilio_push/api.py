@@ -1,0 +1,552 @@
+"""The request/response core shared by the hook's sync and async paths.
+
+Everything here is pure: it validates arguments and builds :class:`ApiRequest` objects, decides
+which failures may be retried and for how long to wait, and turns ``httpx`` responses into models
+or typed errors. The hook only moves bytes.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+import ipaddress
+import json
+import random
+import re
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import certifi
+import httpx
+import pendulum
+from pydantic import BaseModel, ValidationError
+from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
+
+from airflow_provider_twilio_push import __version__
+from airflow_provider_twilio_push.exceptions import (
+    TwilioPushAPIError,
+    TwilioPushAuthError,
+    TwilioPushBadRequestError,
+    TwilioPushConnectionError,
+    TwilioPushInvalidInputError,
+    TwilioPushMalformedResponseError,
+    TwilioPushNotFoundError,
+    TwilioPushRateLimitedError,
+    TwilioPushServerError,
+)
+from airflow_provider_twilio_push.models import Operation, OperationPage, OperationStatus
+
+DEFAULT_BASE_URL = "https://comms.twilio.com"
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_RETRIES = 4
+OPERATIONS_PATH = "/v1/PushNotifications/Operations"
+OPERATION_ID_PATTERN = r"^comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}$"
+MAX_PAGE_SIZE = 1000
+RETRY_AFTER_CAP = 60.0
+RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
+
+_OPERATION_ID_RE = re.compile(OPERATION_ID_PATTERN)
+_BODY_PREVIEW = 80
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class RetryPolicy(enum.Enum):
+    """Which failures a request may be retried after."""
+
+    #: Reads: any answer or fault that may pass (429, 5xx, connection errors, timeouts).
+    IDEMPOTENT = "idempotent"
+    #: Sends: only when Twilio surely did not process the request (429, failure to connect).
+    NEVER_PROCESSED = "never-processed"
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    method: str
+    path: str
+    params: Mapping[str, str] | None = None
+    body: Any = None
+    retry_policy: RetryPolicy = RetryPolicy.IDEMPOTENT
+
+    def describe(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What the hook needs from an Airflow connection; the secret is kept out of ``repr``."""
+
+    conn_id: str
+    base_url: str
+    username: str
+    password: str = field(repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+
+# ---------------------------------------------------------------------------------------------
+# Connection settings
+
+
+def connection_settings(
+    conn_id: str,
+    *,
+    host: str | None,
+    schema: str | None,
+    port: int | None,
+    login: str | None,
+    password: str | None,
+    extra: Mapping[str, Any],
+) -> ConnectionSettings:
+    """Check an Airflow connection's fields and turn them into :class:`ConnectionSettings`."""
+    where = f"connection {conn_id!r}"
+    if not login:
+        raise TwilioPushInvalidInputError(
+            f"The {where} has no login: set it to your Account SID (AC...) or API Key SID (SK...)."
+        )
+    if not password:
+        raise TwilioPushInvalidInputError(
+            f"The {where} has no password: set it to your Auth Token or API Key secret."
+        )
+    return ConnectionSettings(
+        conn_id=conn_id,
+        base_url=_base_url(where, host, schema, port),
+        username=login,
+        password=password,
+        timeout=_extra_number(where, extra, "timeout", DEFAULT_TIMEOUT, float, minimum=0.001),
+        max_retries=_extra_number(where, extra, "max_retries", DEFAULT_MAX_RETRIES, int, minimum=0),
+    )
+
+
+def _base_url(where: str, host: str | None, schema: str | None, port: int | None) -> str:
+    host = (host or "").strip()
+    if not host:
+        return DEFAULT_BASE_URL
+    if "://" not in host:
+        scheme = schema.lower() if schema and schema.lower() in ("http", "https") else "https"
+        host = f"{scheme}://{host}"
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TwilioPushInvalidInputError(
+            f"The {where} has host {host!r}, which is not a base URL: "
+            f"expected something like {DEFAULT_BASE_URL!r}."
+        )
+    if parts.username or parts.password:
+        raise TwilioPushInvalidInputError(
+            f"The {where} has credentials inside its host URL: "
+            "put them in the login and password fields instead."
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise TwilioPushInvalidInputError(
+            f"The {where} uses http:// for the non-loopback host {parts.hostname!r}: "
+            "credentials would travel in clear text. Use https:// "
+            "(plain http is accepted only for 127.0.0.1, ::1 and localhost, e.g. the emulator)."
+        )
+    netloc = parts.netloc
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _extra_number(
+    where: str,
+    extra: Mapping[str, Any],
+    key: str,
+    default: Any,
+    kind: Callable[[Any], Any],
+    *,
+    minimum: float,
+) -> Any:
+    raw = extra.get(key, extra.get(f"extra__twilio_push__{key}"))
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or isinstance(raw, bool) or value < minimum:
+        expected = "an integer >= 0" if kind is int else "a number of seconds > 0"
+        raise TwilioPushInvalidInputError(f"The {where} has extra {key}={raw!r}: expected {expected}.")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Clients
+
+
+@cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """One SSL context for every client of the process: loading the CA bundle is costly."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def client_options(settings: ConnectionSettings) -> dict[str, Any]:
+    """Keyword arguments for ``httpx.Client`` and ``httpx.AsyncClient`` alike."""
+    return {
+        "base_url": settings.base_url,
+        "auth": httpx.BasicAuth(settings.username, settings.password),
+        "timeout": httpx.Timeout(settings.timeout),
+        "verify": shared_ssl_context(),
+        "headers": {
+            "Accept": "application/json",
+            "User-Agent": f"airflow-provider-twilio-push/{__version__}",
+        },
+        "follow_redirects": False,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+
+def validate_operation_id(operation_id: object) -> str:
+    if not isinstance(operation_id, str) or not _OPERATION_ID_RE.match(operation_id):
+        raise TwilioPushInvalidInputError(
+            f"Invalid operation_id {operation_id!r}: expected an id like "
+            f"'comms_operation_01h9krwprkeee8fzqspvwy6nq8' (pattern {OPERATION_ID_PATTERN})."
+        )
+    return operation_id
+
+
+def validate_status(status: object) -> OperationStatus:
+    if isinstance(status, OperationStatus):
+        return status
+    if isinstance(status, str):
+        try:
+            return OperationStatus(status.strip().upper())
+        except ValueError:
+            pass
+    allowed = ", ".join(s.value for s in OperationStatus)
+    raise TwilioPushInvalidInputError(f"Invalid status {status!r}: expected one of {allowed}.")
+
+
+def validate_page_size(page_size: object) -> int:
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise TwilioPushInvalidInputError(
+            f"Invalid page_size {page_size!r}: expected an integer from 1 to {MAX_PAGE_SIZE}."
+        )
+    return page_size
+
+
+def to_utc(value: object, name: str) -> datetime:
+    """A timezone-aware datetime, pendulum DateTime or ISO 8601 string, as UTC.
+
+    Naive datetimes are refused: a date without a timezone could mean any of 24 hours.
+    """
+    if isinstance(value, str):
+        try:
+            parsed = pendulum.parse(value, exact=True)
+        except (ValueError, pendulum.parsing.exceptions.ParserError):
+            parsed = None
+        if not isinstance(parsed, datetime):
+            raise TwilioPushInvalidInputError(
+                f"Invalid {name} {value!r}: expected an ISO 8601 date-time such as '2024-01-15T09:30:00Z'."
+            )
+        if "T" not in value and " " not in value:
+            parsed = parsed.replace(tzinfo=pendulum.UTC)
+        value = parsed
+    if not isinstance(value, datetime):
+        raise TwilioPushInvalidInputError(
+            f"Invalid {name} {value!r}: expected a timezone-aware datetime or an ISO 8601 string."
+        )
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise TwilioPushInvalidInputError(
+            f"Invalid {name} {value.isoformat()!r}: it has no timezone. "
+            "Pass a timezone-aware datetime (e.g. pendulum.datetime(..., tz='UTC')) "
+            "or an ISO string with an offset ('...Z')."
+        )
+    return pendulum.instance(value).in_timezone("UTC")
+
+
+def _wire_datetime(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def get_operation_request(operation_id: object) -> ApiRequest:
+    return ApiRequest("GET", f"{OPERATIONS_PATH}/{validate_operation_id(operation_id)}")
+
+
+def list_operations_request(
+    *,
+    status: object = None,
+    start_date: object = None,
+    end_date: object = None,
+    page_size: object = 50,
+    page_token: object = None,
+) -> ApiRequest:
+    params = {"pageSize": str(validate_page_size(page_size))}
+    if status is not None:
+        params["status"] = validate_status(status).value
+    start = to_utc(start_date, "start_date") if start_date is not None else None
+    end = to_utc(end_date, "end_date") if end_date is not None else None
+    if start and end and start > end:
+        raise TwilioPushInvalidInputError(
+            f"start_date {_wire_datetime(start)} is after end_date {_wire_datetime(end)}: "
+            "expected start_date <= end_date."
+        )
+    if start:
+        params["startDate"] = _wire_datetime(start)
+    if end:
+        params["endDate"] = _wire_datetime(end)
+    if page_token is not None:
+        if not isinstance(page_token, str) or not page_token:
+            raise TwilioPushInvalidInputError(
+                f"Invalid page_token {page_token!r}: expected the non-empty string "
+                "a previous page returned as next_page_token."
+            )
+        params["pageToken"] = page_token
+    return ApiRequest("GET", OPERATIONS_PATH, params=params)
+
+
+# ---------------------------------------------------------------------------------------------
+# Responses
+
+
+def check_response(request: ApiRequest, response: httpx.Response, conn_id: str) -> None:
+    """Raise the typed error for a non-2xx response."""
+    if response.is_success:
+        return
+    status = response.status_code
+    body = _error_body(response)
+    code = body.get("code")
+    twilio_message = body.get("message")
+    more_info = body.get("moreInfo", body.get("more_info"))
+    message = f"Twilio Push API answered {status} {response.reason_phrase} to {request.describe()}"
+    if twilio_message or code is not None:
+        message += f": {twilio_message or ''}".rstrip()
+        if code is not None:
+            message += f" (Twilio error {code})"
+    error_class: type[TwilioPushAPIError]
+    if status in (401, 403):
+        error_class = TwilioPushAuthError
+        message += (
+            f". Check the login (Account SID or API Key SID) and password of connection {conn_id!r}"
+            + (" and that it may use the Comms API" if status == 403 else "")
+            + "."
+        )
+    elif status == 404:
+        error_class = TwilioPushNotFoundError
+        message += ". The resource does not exist, or is older than Twilio's 7-day retention."
+    elif status == 429:
+        error_class = TwilioPushRateLimitedError
+    elif status >= 500:
+        error_class = TwilioPushServerError
+    else:
+        error_class = TwilioPushBadRequestError
+    error = error_class(
+        message,
+        http_status=status,
+        path=request.path,
+        code=code if isinstance(code, int) else None,
+        twilio_message=twilio_message if isinstance(twilio_message, str) else None,
+        more_info=more_info if isinstance(more_info, str) else None,
+    )
+    error.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+    raise error
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def transport_error(request: ApiRequest, exc: httpx.TransportError) -> TwilioPushConnectionError:
+    error = TwilioPushConnectionError(
+        f"No answer from the Twilio Push API to {request.describe()}: {type(exc).__name__}"
+        + (f" ({exc})" if str(exc) else ""),
+        path=request.path,
+    )
+    error.never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return error
+
+
+def parse_json(request: ApiRequest, response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        preview = response.content[:_BODY_PREVIEW].decode("utf-8", "replace")
+        raise TwilioPushMalformedResponseError(
+            f"Twilio Push API answered {response.status_code} to {request.describe()} with a body "
+            f"that is not JSON (starts with {preview!r}).",
+            http_status=response.status_code,
+            path=request.path,
+        ) from None
+
+
+def parse_model(request: ApiRequest, response: httpx.Response, model: type[M]) -> M:
+    data = parse_json(request, response)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise TwilioPushMalformedResponseError(
+            f"Twilio Push API answered {response.status_code} to {request.describe()} with JSON "
+            f"that is not a valid {model.__name__}: {describe_validation_error(exc)}.",
+            http_status=response.status_code,
+            path=request.path,
+        ) from None
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 3) -> str:
+    problems = []
+    for error in exc.errors()[:limit]:
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        got = repr(error.get("input"))
+        if len(got) > _BODY_PREVIEW:
+            got = got[: _BODY_PREVIEW - 3] + "..."
+        problems.append(f"{where}: {error['msg']} (got {got})")
+    more = len(exc.errors()) - limit
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
+
+
+def parse_operation(request: ApiRequest, response: httpx.Response) -> Operation:
+    return parse_model(request, response, Operation)
+
+
+def parse_operation_page(request: ApiRequest, response: httpx.Response) -> OperationPage:
+    return parse_model(request, response, OperationPage)
+
+
+# ---------------------------------------------------------------------------------------------
+# Retries
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds to wait (delta-seconds or an HTTP-date), capped; None if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+
+
+def backoff_delay(attempt: int, backoff: float, backoff_max: float) -> float:
+    """Exponential backoff with equal jitter: half of the delay is fixed, half random."""
+    delay = min(backoff_max, backoff * 2 ** (attempt - 1))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def is_retryable(policy: RetryPolicy, exc: BaseException) -> bool:
+    if isinstance(exc, TwilioPushRateLimitedError):
+        return True
+    if policy is RetryPolicy.IDEMPOTENT:
+        return isinstance(exc, TwilioPushConnectionError) or (
+            isinstance(exc, TwilioPushServerError) and exc.http_status in RETRYABLE_STATUS_CODES
+        )
+    return isinstance(exc, TwilioPushConnectionError) and exc.never_sent
+
+
+def retry_options(
+    request: ApiRequest,
+    *,
+    max_retries: int,
+    backoff: float,
+    backoff_max: float,
+    on_retry: Callable[[str], None],
+) -> dict[str, Any]:
+    """Keyword arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetrying`` alike."""
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return float(retry_after)
+        return backoff_delay(state.attempt_number, backoff, backoff_max)
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        on_retry(
+            f"{exc}; retrying in {delay:.1f} s (attempt {state.attempt_number + 1} of {max_retries + 1})"
+        )
+
+    def give_up(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        assert isinstance(exc, TwilioPushAPIError)
+        raise exc.after_attempts(state.attempt_number) from exc
+
+    return {
+        "stop": stop_after_attempt(max_retries + 1),
+        "wait": wait,
+        "retry": retry_if_exception(lambda exc: is_retryable(request.retry_policy, exc)),
+        "before_sleep": before_sleep,
+        "retry_error_callback": give_up,
+    }
+
+
+class Pager:
+    """Walks the pages of the operations list: which request comes next, what to yield of a page."""
+
+    def __init__(
+        self,
+        *,
+        status: object = None,
+        start_date: object = None,
+        end_date: object = None,
+        page_size: object = MAX_PAGE_SIZE,
+        max_items: object = None,
+    ) -> None:
+        if max_items is not None and (
+            isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0
+        ):
+            raise TwilioPushInvalidInputError(
+                f"Invalid max_items {max_items!r}: expected None (no limit) or an integer >= 0."
+            )
+        self._first = list_operations_request(
+            status=status, start_date=start_date, end_date=end_date, page_size=page_size
+        )
+        self._request: ApiRequest | None = self._first
+        self._remaining: int | None = max_items
+        if max_items == 0:
+            self._request = None
+
+    def next_request(self) -> ApiRequest | None:
+        return self._request
+
+    def take(self, page: OperationPage) -> list[Operation]:
+        """The operations of ``page`` to yield; prepares the request of the next page."""
+        operations = page.operations
+        if self._remaining is not None:
+            operations = operations[: self._remaining]
+            self._remaining -= len(operations)
+        token = page.next_page_token
+        current = self._request.params.get("pageToken") if self._request and self._request.params else None
+        if not token or self._remaining == 0:
+            self._request = None
+        elif token == current:
+            raise TwilioPushMalformedResponseError(
+                f"Twilio Push API answered GET {OPERATIONS_PATH} with pagination.next equal to the "
+                "token of the page just read: paging would never end.",
+                path=OPERATIONS_PATH,
+            )
+        else:
+            self._request = ApiRequest(
+                "GET", OPERATIONS_PATH, params={**(self._first.params or {}), "pageToken": token}
+            )
+        return operations

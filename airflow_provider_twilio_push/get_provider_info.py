@@ -1,0 +1,91 @@
+"""Provider metadata for Airflow's providers manager (entry point ``apache_airflow_provider``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_twilio_push import __version__
+
+_INTEGRATION = "Twilio Push Notifications"
+
+#: The connection form: which standard fields show, and what they are called.
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden_fields": ["schema"],
+    "relabeling": {
+        "host": "Base URL",
+        "login": "Account SID or API Key SID",
+        "password": "Auth Token or API Key secret",
+    },
+    "placeholders": {
+        "host": "https://comms.twilio.com (leave empty for the default)",
+        "login": "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx or SKxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "password": "Auth Token or API Key secret",
+    },
+}
+
+_CONN_FIELDS: dict[str, Any] = {
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": "Timeout of each HTTP request. Default 10.",
+        "schema": {"type": ["number", "null"], "minimum": 0},
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries of a request after 429, 5xx or a network fault. Default 4.",
+        "schema": {"type": ["integer", "null"], "minimum": 0},
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-twilio-push",
+        "name": "Twilio Push Notifications",
+        "description": "Wait for Twilio Comms push-notification operations, read their delivery stats, "
+        "and send push notifications.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://www.twilio.com/docs/comms",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_twilio_push.hooks.twilio_push"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_twilio_push.triggers.twilio_push"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_twilio_push.sensors.twilio_push"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_twilio_push.operators.twilio_push"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "twilio_push",
+                "hook-class-name": "airflow_provider_twilio_push.hooks.twilio_push.TwilioPushHook",
+                "hook-name": "Twilio Push (Comms API)",
+                "conn-fields": _CONN_FIELDS,
+                "ui-field-behaviour": {
+                    "hidden-fields": UI_FIELD_BEHAVIOUR["hidden_fields"],
+                    "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+                    "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
+                },
+            }
+        ],
+    }

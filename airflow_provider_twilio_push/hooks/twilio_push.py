@@ -1,0 +1,276 @@
+"""TwilioPushHook: the Comms API's push-notification Operations endpoints, sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+from airflow.providers.common.compat.sdk import BaseHook
+from tenacity import AsyncRetrying, Retrying
+
+from airflow_provider_twilio_push import api
+from airflow_provider_twilio_push.api import ApiRequest, ConnectionSettings
+from airflow_provider_twilio_push.models import Operation, OperationPage, OperationStatus
+
+log = logging.getLogger(__name__)
+
+
+class TwilioPushHook(BaseHook):
+    """Talks to the Twilio Comms API for push notifications.
+
+    :param twilio_push_conn_id: The Airflow connection: login is the Account SID or API Key SID,
+        password the Auth Token or API Key secret, host an optional base URL (default
+        ``https://comms.twilio.com``), extras ``timeout`` (seconds) and ``max_retries``.
+    :param retry_backoff: First wait, in seconds, between retries (then doubled, with jitter).
+    :param retry_backoff_max: Longest wait between retries, in seconds.
+
+    Every method has an async twin (``aget_operation`` for ``get_operation``...). A hook builds its
+    HTTP client once and reuses it; close it with ``close()`` / ``await aclose()`` or use the hook
+    as a (async) context manager.
+    """
+
+    conn_name_attr = "twilio_push_conn_id"
+    default_conn_name = "twilio_push_default"
+    conn_type = "twilio_push"
+    hook_name = "Twilio Push (Comms API)"
+
+    def __init__(
+        self,
+        twilio_push_conn_id: str = default_conn_name,
+        *,
+        retry_backoff: float = 0.5,
+        retry_backoff_max: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.twilio_push_conn_id = twilio_push_conn_id
+        self.retry_backoff = retry_backoff
+        self.retry_backoff_max = retry_backoff_max
+        self._settings: ConnectionSettings | None = None
+        self._client: httpx.Client | None = None
+        self._async_client: httpx.AsyncClient | None = None
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form; the same as ``connection-types`` in ``get_provider_info()``."""
+        from airflow_provider_twilio_push.get_provider_info import UI_FIELD_BEHAVIOUR
+
+        return UI_FIELD_BEHAVIOUR
+
+    # -- connection and clients ----------------------------------------------------------------
+
+    def _settings_from(self, conn: Any, extra: dict[str, Any]) -> ConnectionSettings:
+        return api.connection_settings(
+            self.twilio_push_conn_id,
+            host=conn.host,
+            schema=conn.schema,
+            port=conn.port,
+            login=conn.login,
+            password=conn.password,
+            extra=extra,
+        )
+
+    def get_settings(self) -> ConnectionSettings:
+        if self._settings is None:
+            conn = self.get_connection(self.twilio_push_conn_id)
+            self._settings = self._settings_from(conn, conn.extra_dejson)
+        return self._settings
+
+    async def aget_settings(self) -> ConnectionSettings:
+        if self._settings is None:
+            conn = await get_async_connection(self.twilio_push_conn_id, hook=self)
+            self._settings = self._settings_from(conn, await get_async_extra_dejson(conn))
+        return self._settings
+
+    def get_client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(**api.client_options(self.get_settings()))
+        return self._client
+
+    async def aget_client(self) -> httpx.AsyncClient:
+        if self._async_client is None:
+            settings = await self.aget_settings()
+            # Building a client may load the CA bundle (once per process): keep it off the loop.
+            options = await asyncio.to_thread(api.client_options, settings)
+            self._async_client = httpx.AsyncClient(**options)
+        return self._async_client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        if self._async_client is not None:
+            await self._async_client.aclose()
+            self._async_client = None
+        self.close()
+
+    def __enter__(self) -> TwilioPushHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> TwilioPushHook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- the I/O shells ------------------------------------------------------------------------
+
+    def _retry_options(self, request: ApiRequest, settings: ConnectionSettings) -> dict[str, Any]:
+        return api.retry_options(
+            request,
+            max_retries=settings.max_retries,
+            backoff=self.retry_backoff,
+            backoff_max=self.retry_backoff_max,
+            on_retry=log.warning,
+        )
+
+    def send(self, request: ApiRequest) -> httpx.Response:
+        """Send one request with retries; return the 2xx response or raise a typed error."""
+        client = self.get_client()
+        settings = self.get_settings()
+        for attempt in Retrying(**self._retry_options(request, settings)):
+            with attempt:
+                try:
+                    response = client.request(
+                        request.method, request.path, params=request.params, json=request.body
+                    )
+                except httpx.TransportError as exc:
+                    raise api.transport_error(request, exc) from None
+                api.check_response(request, response, settings.conn_id)
+                return response
+        raise AssertionError("unreachable: tenacity returns or raises")
+
+    async def asend(self, request: ApiRequest) -> httpx.Response:
+        """The async twin of :meth:`send`."""
+        client = await self.aget_client()
+        settings = await self.aget_settings()
+        async for attempt in AsyncRetrying(**self._retry_options(request, settings)):
+            with attempt:
+                try:
+                    response = await client.request(
+                        request.method, request.path, params=request.params, json=request.body
+                    )
+                except httpx.TransportError as exc:
+                    raise api.transport_error(request, exc) from None
+                api.check_response(request, response, settings.conn_id)
+                return response
+        raise AssertionError("unreachable: tenacity returns or raises")
+
+    # -- operations ----------------------------------------------------------------------------
+
+    def get_operation(self, operation_id: str) -> Operation:
+        """Fetch one operation (``GET /v1/PushNotifications/Operations/{operation_id}``)."""
+        request = api.get_operation_request(operation_id)
+        return api.parse_operation(request, self.send(request))
+
+    async def aget_operation(self, operation_id: str) -> Operation:
+        request = api.get_operation_request(operation_id)
+        return api.parse_operation(request, await self.asend(request))
+
+    def list_operations(
+        self,
+        *,
+        status: OperationStatus | str | None = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> OperationPage:
+        """Fetch one page of operations, newest first.
+
+        :param status: Only operations with this status (an ``OperationStatus`` or its name).
+        :param start_date: Only operations created after this (aware datetime or ISO 8601 string).
+        :param end_date: Only operations created before this.
+        :param page_size: 1 to 1000.
+        :param page_token: ``next_page_token`` of the previous page.
+        """
+        request = api.list_operations_request(
+            status=status,
+            start_date=start_date,
+            end_date=end_date,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return api.parse_operation_page(request, self.send(request))
+
+    async def alist_operations(
+        self,
+        *,
+        status: OperationStatus | str | None = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> OperationPage:
+        request = api.list_operations_request(
+            status=status,
+            start_date=start_date,
+            end_date=end_date,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return api.parse_operation_page(request, await self.asend(request))
+
+    def iter_operations(
+        self,
+        *,
+        status: OperationStatus | str | None = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        page_size: int = 1000,
+        max_items: int | None = None,
+    ) -> Iterator[Operation]:
+        """Every operation matching the filters, newest first, fetched page by page as you iterate.
+
+        Arguments are checked now; requests are made only as the iterator is consumed, and only
+        one page is held in memory. ``max_items`` stops after that many operations.
+        """
+        pager = api.Pager(
+            status=status, start_date=start_date, end_date=end_date, page_size=page_size, max_items=max_items
+        )
+        return self._iter_pages(pager)
+
+    def _iter_pages(self, pager: api.Pager) -> Iterator[Operation]:
+        while (request := pager.next_request()) is not None:
+            yield from pager.take(api.parse_operation_page(request, self.send(request)))
+
+    def aiter_operations(
+        self,
+        *,
+        status: OperationStatus | str | None = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        page_size: int = 1000,
+        max_items: int | None = None,
+    ) -> AsyncIterator[Operation]:
+        """The async twin of :meth:`iter_operations`: ``async for operation in hook.aiter_operations()``."""
+        pager = api.Pager(
+            status=status, start_date=start_date, end_date=end_date, page_size=page_size, max_items=max_items
+        )
+        return self._aiter_pages(pager)
+
+    async def _aiter_pages(self, pager: api.Pager) -> AsyncIterator[Operation]:
+        while (request := pager.next_request()) is not None:
+            for operation in pager.take(api.parse_operation_page(request, await self.asend(request))):
+                yield operation
+
+    # -- the UI's Test button ------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Make one cheap authenticated call (a one-item page of operations)."""
+        try:
+            self.list_operations(page_size=1)
+        except Exception as exc:  # the UI shows the reason; it must never see a traceback
+            return False, str(exc) or type(exc).__name__
+        finally:
+            self.close()
+        return True, f"Connected to the Twilio Push API at {self.get_settings().base_url}."
