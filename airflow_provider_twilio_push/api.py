@@ -448,7 +448,7 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
 
 def backoff_delay(attempt: int, backoff: float, backoff_max: float) -> float:
     """Exponential backoff with equal jitter: half of the delay is fixed, half random."""
-    delay = min(backoff_max, backoff * 2 ** (attempt - 1))
+    delay: float = min(backoff_max, backoff * 2.0 ** (attempt - 1))
     return delay / 2 + random.uniform(0, delay / 2)
 
 
