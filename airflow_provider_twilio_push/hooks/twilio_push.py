@@ -4,19 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
-from airflow.providers.common.compat.sdk import BaseHook
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 from tenacity import AsyncRetrying, Retrying
 
 from airflow_provider_twilio_push import api
 from airflow_provider_twilio_push.api import ApiRequest, ConnectionSettings
+from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError
 from airflow_provider_twilio_push.models import Operation, OperationPage, OperationStatus
 
 log = logging.getLogger(__name__)
+
+_shared_async_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[ConnectionSettings, httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
+
+
+async def _new_async_client(settings: ConnectionSettings, **options: Any) -> httpx.AsyncClient:
+    # The first client of the process loads the CA bundle (~16 ms of CPU): keep it off the loop.
+    await asyncio.to_thread(api.shared_ssl_context)
+    return httpx.AsyncClient(**api.client_options(settings), **options)
+
+
+async def _shared_async_client(settings: ConnectionSettings) -> httpx.AsyncClient:
+    clients = _shared_async_clients.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(settings)
+    if client is None or client.is_closed:
+        # Many concurrent polls wait for a pooled connection instead of timing out on the pool;
+        # each request keeps its connect/read timeouts.
+        client = await _new_async_client(
+            settings, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        )
+        client.timeout = httpx.Timeout(settings.timeout, pool=None)
+        if (winner := clients.setdefault(settings, client)) is not client:
+            await client.aclose()
+            client = winner
+    return client
 
 
 class TwilioPushHook(BaseHook):
@@ -27,6 +55,9 @@ class TwilioPushHook(BaseHook):
         ``https://comms.twilio.com``), extras ``timeout`` (seconds) and ``max_retries``.
     :param retry_backoff: First wait, in seconds, between retries (then doubled, with jitter).
     :param retry_backoff_max: Longest wait between retries, in seconds.
+    :param shared_async_client: Use one ``httpx.AsyncClient`` per connection and event loop for
+        every hook of the process that asks for it (triggers do: a triggerer runs thousands of
+        them on one loop). ``aclose()`` then leaves the shared client open.
 
     Every method has an async twin (``aget_operation`` for ``get_operation``...). A hook builds its
     HTTP client once and reuses it; close it with ``close()`` / ``await aclose()`` or use the hook
@@ -44,12 +75,14 @@ class TwilioPushHook(BaseHook):
         *,
         retry_backoff: float = 0.5,
         retry_backoff_max: float = 30.0,
+        shared_async_client: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.twilio_push_conn_id = twilio_push_conn_id
         self.retry_backoff = retry_backoff
         self.retry_backoff_max = retry_backoff_max
+        self.shared_async_client = shared_async_client
         self._settings: ConnectionSettings | None = None
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
@@ -74,15 +107,27 @@ class TwilioPushHook(BaseHook):
             extra=extra,
         )
 
+    def _missing_connection(self) -> TwilioPushInvalidInputError:
+        return TwilioPushInvalidInputError(
+            f"The connection {self.twilio_push_conn_id!r} is not defined: create it (type twilio_push) "
+            f"in the UI or set AIRFLOW_CONN_{self.twilio_push_conn_id.upper()}."
+        )
+
     def get_settings(self) -> ConnectionSettings:
         if self._settings is None:
-            conn = self.get_connection(self.twilio_push_conn_id)
+            try:
+                conn = self.get_connection(self.twilio_push_conn_id)
+            except AirflowNotFoundException:
+                raise self._missing_connection() from None
             self._settings = self._settings_from(conn, conn.extra_dejson)
         return self._settings
 
     async def aget_settings(self) -> ConnectionSettings:
         if self._settings is None:
-            conn = await get_async_connection(self.twilio_push_conn_id, hook=self)
+            try:
+                conn = await get_async_connection(self.twilio_push_conn_id, hook=self)
+            except AirflowNotFoundException:
+                raise self._missing_connection() from None
             self._settings = self._settings_from(conn, await get_async_extra_dejson(conn))
         return self._settings
 
@@ -94,9 +139,10 @@ class TwilioPushHook(BaseHook):
     async def aget_client(self) -> httpx.AsyncClient:
         if self._async_client is None:
             settings = await self.aget_settings()
-            # Building a client may load the CA bundle (once per process): keep it off the loop.
-            options = await asyncio.to_thread(api.client_options, settings)
-            self._async_client = httpx.AsyncClient(**options)
+            if self.shared_async_client:
+                self._async_client = await _shared_async_client(settings)
+            else:
+                self._async_client = await _new_async_client(settings)
         return self._async_client
 
     def close(self) -> None:
@@ -105,9 +151,9 @@ class TwilioPushHook(BaseHook):
             self._client = None
 
     async def aclose(self) -> None:
-        if self._async_client is not None:
+        if self._async_client is not None and not self.shared_async_client:
             await self._async_client.aclose()
-            self._async_client = None
+        self._async_client = None
         self.close()
 
     def __enter__(self) -> TwilioPushHook:

@@ -1,0 +1,91 @@
+"""TwilioPushOperationSensor: waits for a push-notification operation to end."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.common.compat.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
+
+from airflow_provider_twilio_push.exceptions import TwilioPushError
+from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+from airflow_provider_twilio_push.triggers.twilio_push import describe_progress
+from airflow_provider_twilio_push.waiting import defer_until_terminal, operation_from_event, settle
+
+
+class TwilioPushOperationSensor(BaseSensorOperator):
+    """Waits until a push-notification operation is COMPLETED (or CANCELED).
+
+    Pushes the final operation to XCom ``return_value`` as a JSON-safe dict (``id``, ``status``,
+    ``stats``, ``createdAt``, ``updatedAt``), in every mode.
+
+    :param operation_id: The operation to wait for (templated), e.g. a send task's XCom.
+    :param twilio_push_conn_id: The Airflow connection to the Comms API.
+    :param deferrable: Wait in the triggerer instead of a worker slot. Defaults to
+        ``[operators] default_deferrable``.
+    :param fail_on_canceled: Fail when the operation was CANCELED (default); with False, a
+        canceled operation is a success too.
+
+    ``poke_interval``, ``timeout``, ``mode`` and ``soft_fail`` work as on every sensor; a
+    deferred sensor carries its deadline to the triggerer, so ``timeout`` holds there too.
+    Transient API errors (rate limits, 5xx, network faults, after the hook's retries) are
+    logged and waited out; bad credentials or an unknown operation fail at once.
+    """
+
+    template_fields: Sequence[str] = ("operation_id",)
+    ui_color = "#f22f46"
+
+    def __init__(
+        self,
+        *,
+        operation_id: str,
+        twilio_push_conn_id: str = TwilioPushHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        fail_on_canceled: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.operation_id = operation_id
+        self.twilio_push_conn_id = twilio_push_conn_id
+        self.deferrable = deferrable
+        self.fail_on_canceled = fail_on_canceled
+
+    @cached_property
+    def hook(self) -> TwilioPushHook:
+        return TwilioPushHook(self.twilio_push_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        operation = self.hook.get_operation(self.operation_id)
+        self.log.info("%s", describe_progress(operation))
+        if operation.terminal:
+            return settle(operation, fail_on_canceled=self.fail_on_canceled)
+        defer_until_terminal(
+            self,
+            operation_id=self.operation_id,
+            twilio_push_conn_id=self.twilio_push_conn_id,
+            poll_interval=self.poke_interval,
+            timeout=self.timeout,
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        try:
+            operation = self.hook.get_operation(self.operation_id)
+        except TwilioPushError as exc:
+            if not exc.transient:
+                raise
+            self.log.warning("Could not read operation %s, will try again: %s", self.operation_id, exc)
+            return False
+        self.log.info("%s", describe_progress(operation))
+        if not operation.terminal:
+            return False
+        return PokeReturnValue(
+            is_done=True, xcom_value=settle(operation, fail_on_canceled=self.fail_on_canceled)
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Called when the trigger fires; may run more than once for one event."""
+        operation = operation_from_event(event, operation_id=self.operation_id)
+        return settle(operation, fail_on_canceled=self.fail_on_canceled)

@@ -1,0 +1,134 @@
+"""TwilioPushOperationTrigger: polls an operation in the triggerer until it ends or time runs out."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_twilio_push.exceptions import TwilioPushError
+from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+from airflow_provider_twilio_push.models import Operation, OperationStatus
+
+#: ``status`` values of the events this trigger emits.
+EVENT_COMPLETED = "success"
+EVENT_CANCELED = "canceled"
+EVENT_TIMEOUT = "timeout"
+EVENT_ERROR = "error"
+
+
+class TwilioPushOperationTrigger(BaseTrigger):
+    """Waits until a push-notification operation is COMPLETED or CANCELED.
+
+    It emits exactly one event, a dict with ``status`` (``success``, ``canceled``, ``timeout``
+    or ``error``), a ``message`` for people, and ``operation`` (the last operation seen, as
+    :meth:`Operation.to_xcom` makes it, or None).
+
+    :param operation_id: The operation to wait for.
+    :param twilio_push_conn_id: The Airflow connection; only its id is stored, never a secret.
+    :param poll_interval: Seconds between two polls.
+    :param end_time: Deadline as a UNIX timestamp (wall clock, so that it means the same on any
+        host), or None to wait forever.
+    """
+
+    def __init__(
+        self,
+        operation_id: str,
+        twilio_push_conn_id: str = TwilioPushHook.default_conn_name,
+        poll_interval: float = 30.0,
+        end_time: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.operation_id = operation_id
+        self.twilio_push_conn_id = twilio_push_conn_id
+        self.poll_interval = poll_interval
+        self.end_time = end_time
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "operation_id": self.operation_id,
+                "twilio_push_conn_id": self.twilio_push_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+            },
+        )
+
+    def _seconds_left(self) -> float:
+        return float("inf") if self.end_time is None else self.end_time - time.time()
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = TwilioPushHook(self.twilio_push_conn_id, shared_async_client=True)
+        last: Operation | None = None
+        progress = ""
+        # A fleet of triggers deferred together must not poll in lockstep: start at a random
+        # point of the first interval (the sensor checked the operation just before deferring).
+        delay = random.uniform(0, self.poll_interval)
+        try:
+            while True:
+                if self._seconds_left() <= delay:
+                    await asyncio.sleep(max(self._seconds_left(), 0))
+                    yield self._timeout_event(last)
+                    return
+                await asyncio.sleep(delay)
+                delay = self.poll_interval
+                try:
+                    async with asyncio.timeout(self._seconds_left()):
+                        operation = await hook.aget_operation(self.operation_id)
+                except TimeoutError:
+                    yield self._timeout_event(last)
+                    return
+                except TwilioPushError as exc:
+                    if not exc.transient:
+                        yield TriggerEvent(
+                            {
+                                "status": EVENT_ERROR,
+                                "message": f"Could not watch operation {self.operation_id}: {exc}",
+                                "error_type": type(exc).__name__,
+                                "operation": last.to_xcom() if last else None,
+                            }
+                        )
+                        return
+                    self.log.warning(
+                        "Polling operation %s failed, will try again: %s", self.operation_id, exc
+                    )
+                    continue
+                last = operation
+                if (now := describe_progress(operation)) != progress:
+                    progress = now
+                    self.log.info("%s", progress)
+                if operation.status is OperationStatus.COMPLETED:
+                    yield self._event(EVENT_COMPLETED, operation, f"{progress}: done.")
+                    return
+                if operation.status is OperationStatus.CANCELED:
+                    yield self._event(EVENT_CANCELED, operation, f"{progress}: canceled.")
+                    return
+        finally:
+            await hook.aclose()
+
+    def _event(self, status: str, operation: Operation, message: str) -> TriggerEvent:
+        return TriggerEvent({"status": status, "message": message, "operation": operation.to_xcom()})
+
+    def _timeout_event(self, last: Operation | None) -> TriggerEvent:
+        seen = f"; last seen {describe_progress(last)}" if last else "; it was never read successfully"
+        return TriggerEvent(
+            {
+                "status": EVENT_TIMEOUT,
+                "message": f"Timed out waiting for operation {self.operation_id} to complete{seen}.",
+                "operation": last.to_xcom() if last else None,
+            }
+        )
+
+
+def describe_progress(operation: Operation) -> str:
+    """One line for the task log: the user's progress bar."""
+    stats = operation.stats
+    return (
+        f"Operation {operation.id} is {operation.status.value}: {stats.sent:,} sent, "
+        f"{stats.failed:,} failed, {stats.queued:,} queued of {stats.total:,}"
+    )
