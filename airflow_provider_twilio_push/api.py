@@ -40,7 +40,7 @@ from airflow_provider_twilio_push.exceptions import (
     TwilioPushRateLimitedError,
     TwilioPushServerError,
 )
-from airflow_provider_twilio_push.models import Operation, OperationPage, OperationStatus
+from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage, OperationStatus
 
 DEFAULT_BASE_URL = "https://comms.twilio.com"
 DEFAULT_TIMEOUT = 10.0
@@ -550,3 +550,45 @@ class Pager:
                 "GET", OPERATIONS_PATH, params={**(self._first.params or {}), "pageToken": token}
             )
         return operations
+
+
+def operation_errors_request(operation_id: object, *, page_token: str | None = None) -> ApiRequest:
+    params = {"pageSize": str(MAX_PAGE_SIZE)}
+    if page_token:
+        params["pageToken"] = page_token
+    return ApiRequest("GET", f"{OPERATIONS_PATH}/{validate_operation_id(operation_id)}/Errors", params=params)
+
+
+def parse_operation_errors(
+    request: ApiRequest, response: httpx.Response
+) -> tuple[list[OperationError], str | None]:
+    """One page of an operation's errors and the next page's token.
+
+    The shape is undocumented: a list, or an object whose ``errors`` (or first list-valued
+    field) holds the items; items that are not objects are skipped.
+    """
+    data = parse_json(request, response)
+    items: Any = data
+    token = None
+    if isinstance(data, dict):
+        items = data.get("errors")
+        if items is None:
+            items = next((v for v in data.values() if isinstance(v, list)), [])
+        pagination = data.get("pagination")
+        if isinstance(pagination, dict) and isinstance(pagination.get("next"), str):
+            token = pagination["next"] or None
+    if not isinstance(items, list):
+        raise TwilioPushMalformedResponseError(
+            f"Twilio Push API answered {response.status_code} to {request.describe()} without a list "
+            "of errors.",
+            http_status=response.status_code,
+            path=request.path,
+        )
+    errors = []
+    for item in items:
+        if isinstance(item, dict):
+            try:
+                errors.append(OperationError.model_validate(item))
+            except ValidationError:
+                errors.append(OperationError())
+    return errors, token

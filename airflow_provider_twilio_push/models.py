@@ -73,3 +73,20 @@ class OperationPage(_WireModel):
         default=None,
         validation_alias=AliasChoices(AliasPath("pagination", "next"), "next_page_token"),
     )
+
+
+class OperationError(_WireModel):
+    """One failure of an operation, from its Errors endpoint, whose shape Twilio does not document.
+
+    Whatever the item holds, ``code`` and ``message`` are looked for under a few likely names.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    code: int | str | None = Field(
+        default=None, validation_alias=AliasChoices("code", "errorCode", "error_code")
+    )
+    message: str | None = Field(
+        default=None, validation_alias=AliasChoices("message", "errorMessage", "error_message")
+    )
+    push_notification_id: str | None = None

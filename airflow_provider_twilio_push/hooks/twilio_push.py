@@ -16,7 +16,7 @@ from tenacity import AsyncRetrying, Retrying
 from airflow_provider_twilio_push import api
 from airflow_provider_twilio_push.api import ApiRequest, ConnectionSettings
 from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError
-from airflow_provider_twilio_push.models import Operation, OperationPage, OperationStatus
+from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage, OperationStatus
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +308,31 @@ class TwilioPushHook(BaseHook):
         while (request := pager.next_request()) is not None:
             for operation in pager.take(api.parse_operation_page(request, await self.asend(request))):
                 yield operation
+
+    def get_operation_errors(self, operation_id: str, *, max_items: int = 1000) -> list[OperationError]:
+        """Up to ``max_items`` failures of an operation, from its Errors endpoint.
+
+        Twilio does not document this endpoint's shape: items are parsed leniently (see
+        :class:`OperationError`).
+        """
+        errors: list[OperationError] = []
+        request: ApiRequest | None = api.operation_errors_request(operation_id)
+        while request is not None and len(errors) < max_items:
+            page, token = api.parse_operation_errors(request, self.send(request))
+            errors.extend(page)
+            request = api.operation_errors_request(operation_id, page_token=token) if token and page else None
+        return errors[:max_items]
+
+    async def aget_operation_errors(
+        self, operation_id: str, *, max_items: int = 1000
+    ) -> list[OperationError]:
+        errors: list[OperationError] = []
+        request: ApiRequest | None = api.operation_errors_request(operation_id)
+        while request is not None and len(errors) < max_items:
+            page, token = api.parse_operation_errors(request, await self.asend(request))
+            errors.extend(page)
+            request = api.operation_errors_request(operation_id, page_token=token) if token and page else None
+        return errors[:max_items]
 
     # -- the UI's Test button ------------------------------------------------------------------
 

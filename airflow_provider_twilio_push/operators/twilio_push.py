@@ -1,0 +1,239 @@
+"""Operators: the delivery stats of an operation, with failure thresholds."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseOperator,
+    Context,
+    conf,
+)
+
+from airflow_provider_twilio_push.exceptions import TwilioPushError, TwilioPushInvalidInputError
+from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+from airflow_provider_twilio_push.models import Operation, OperationError
+from airflow_provider_twilio_push.triggers.twilio_push import describe_progress
+from airflow_provider_twilio_push.waiting import defer_until_terminal, operation_from_event
+
+#: How many error items are read, and how many distinct (code, message) pairs are reported.
+ERRORS_SAMPLE_SIZE = 1000
+ERRORS_TOP = 5
+DEFAULT_WAIT_TIMEOUT = timedelta(days=1)
+
+
+def stats_for_xcom(operation: Operation) -> dict[str, Any]:
+    """The stats dict of :class:`TwilioPushOperationStatsOperator` (see its docstring)."""
+    stats = operation.stats
+    return {
+        "operation_id": operation.id,
+        "status": operation.status.value,
+        **stats.model_dump(),
+        "created_at": operation.created_at.isoformat() if operation.created_at else None,
+        "updated_at": operation.updated_at.isoformat() if operation.updated_at else None,
+        "failure_rate": stats.failed / stats.total if stats.total else 0.0,
+        "sent_rate": stats.sent / stats.total if stats.total else 0.0,
+    }
+
+
+def summarize_errors(errors: list[OperationError], top: int = ERRORS_TOP) -> dict[str, Any]:
+    """The most frequent (code, message) pairs among ``errors``, with counts."""
+    counts = Counter((error.code, error.message) for error in errors)
+    return {
+        "sampled": len(errors),
+        "top": [
+            {"code": code, "message": message, "count": count}
+            for (code, message), count in counts.most_common(top)
+        ],
+    }
+
+
+def _percent(rate: float) -> str:
+    """As few decimals as tell the number apart from its neighbours: 3.7%, 2.0%, 2.04%."""
+    for digits in (1, 2, 3):
+        text = f"{rate * 100:.{digits}f}"
+        if abs(float(text) - rate * 100) < 1e-9:
+            return f"{text}%"
+    return f"{rate * 100:.3f}%"
+
+
+def _check_max_failed(value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise TwilioPushInvalidInputError(f"Invalid max_failed={value!r}: expected a whole count >= 0.")
+
+
+def _check_max_failure_rate(value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise TwilioPushInvalidInputError(
+            f"Invalid max_failure_rate={value!r}: expected a rate from 0 to 1 (e.g. 0.02 for 2%)."
+        )
+
+
+class TwilioPushOperationStatsOperator(BaseOperator):
+    """Reads the delivery stats of an operation into XCom, and fails when too many failed.
+
+    The ``return_value`` XCom is a JSON-safe dict, a public interface for downstream tasks:
+
+    - ``operation_id``, ``status`` (``SCHEDULED``, ``PROCESSING``, ``COMPLETED``, ``CANCELED``);
+    - the eight counters ``total``, ``recipients``, ``unaddressable``, ``scheduled``, ``queued``,
+      ``sent``, ``failed``, ``canceled`` (ints);
+    - ``created_at``, ``updated_at``: ISO 8601 strings (or None);
+    - ``failure_rate`` = failed / total and ``sent_rate`` = sent / total (0.0 when total is 0);
+    - on a threshold breach only, ``errors``: ``{"sampled": n, "top": [{"code", "message",
+      "count"}, ...]}`` from the operation's Errors endpoint, or ``{"unavailable": reason}``.
+
+    The dict is pushed before any check fails the task, so failure callbacks and ``all_done``
+    tasks can still read it.
+
+    :param operation_id: The operation (templated), e.g. ``"{{ ti.xcom_pull('send') }}"``.
+    :param twilio_push_conn_id: The Airflow connection to the Comms API.
+    :param max_failed: Fail when more than this many notifications failed.
+    :param max_failure_rate: Fail when failed / total is above this (0 to 1).
+    :param require_terminal: Fail when the operation is still SCHEDULED or PROCESSING.
+    :param wait_for_completion: Wait until the operation is COMPLETED or CANCELED first.
+    :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: Seconds between polls while waiting.
+    :param wait_timeout: How long to wait at most (seconds or timedelta).
+    """
+
+    template_fields: Sequence[str] = ("operation_id",)
+    ui_color = "#f22f46"
+
+    def __init__(
+        self,
+        *,
+        operation_id: str,
+        twilio_push_conn_id: str = TwilioPushHook.default_conn_name,
+        max_failed: int | None = None,
+        max_failure_rate: float | None = None,
+        require_terminal: bool = True,
+        wait_for_completion: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30.0,
+        wait_timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _check_max_failed(max_failed)
+        _check_max_failure_rate(max_failure_rate)
+        if (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, int | float)
+            or poll_interval <= 0
+        ):
+            raise TwilioPushInvalidInputError(
+                f"Invalid poll_interval={poll_interval!r}: expected a number of seconds > 0."
+            )
+        self.operation_id = operation_id
+        self.twilio_push_conn_id = twilio_push_conn_id
+        self.max_failed = max_failed
+        self.max_failure_rate = max_failure_rate
+        self.require_terminal = require_terminal
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.wait_timeout = (
+            wait_timeout.total_seconds() if isinstance(wait_timeout, timedelta) else float(wait_timeout)
+        )
+
+    @cached_property
+    def hook(self) -> TwilioPushHook:
+        return TwilioPushHook(self.twilio_push_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        operation = self.hook.get_operation(self.operation_id)
+        self.log.info("%s", describe_progress(operation))
+        if self.wait_for_completion and not operation.terminal:
+            if self.deferrable:
+                defer_until_terminal(
+                    self,
+                    operation_id=self.operation_id,
+                    twilio_push_conn_id=self.twilio_push_conn_id,
+                    poll_interval=self.poll_interval,
+                    timeout=self.wait_timeout,
+                )
+            operation = self._wait_here(operation)
+        return self._report(context, operation)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Called when the trigger fires; may run more than once for one event."""
+        return self._report(context, operation_from_event(event, operation_id=self.operation_id))
+
+    def _wait_here(self, operation: Operation) -> Operation:
+        """Poll from the worker (``deferrable=False``) until the operation ends."""
+        deadline = time.monotonic() + self.wait_timeout
+        while not operation.terminal:
+            if time.monotonic() + self.poll_interval > deadline:
+                raise AirflowSensorTimeout(
+                    f"Timed out after {self.wait_timeout:,.0f} s waiting for operation "
+                    f"{self.operation_id}; last seen {describe_progress(operation)}."
+                )
+            time.sleep(self.poll_interval)
+            try:
+                operation = self.hook.get_operation(self.operation_id)
+            except TwilioPushError as exc:
+                if not exc.transient:
+                    raise
+                self.log.warning("Could not read operation %s, will try again: %s", self.operation_id, exc)
+                continue
+            self.log.info("%s", describe_progress(operation))
+        return operation
+
+    def _report(self, context: Context, operation: Operation) -> dict[str, Any]:
+        stats = stats_for_xcom(operation)
+        if self.require_terminal and not operation.terminal:
+            context["ti"].xcom_push(key="return_value", value=stats)
+            raise AirflowFailException(
+                f"{describe_progress(operation)}: its stats are not final yet. Wait for it first: put a "
+                "TwilioPushOperationSensor upstream, or set wait_for_completion=True "
+                "(or require_terminal=False to accept partial stats)."
+            )
+        breaches = self._breaches(operation)
+        if not breaches:
+            self.log.info(
+                "Operation %s: %s of %s push notifications failed (%s); within thresholds.",
+                operation.id,
+                f"{operation.stats.failed:,}",
+                f"{operation.stats.total:,}",
+                _percent(stats["failure_rate"]),
+            )
+            return stats
+        stats["errors"], details = self._error_details(operation)
+        context["ti"].xcom_push(key="return_value", value=stats)
+        raise AirflowFailException("; ".join(breaches) + f" for operation {operation.id}. {details}")
+
+    def _breaches(self, operation: Operation) -> list[str]:
+        failed, total = operation.stats.failed, operation.stats.total
+        rate = failed / total if total else 0.0
+        counted = f"{failed:,} of {total:,} push notifications failed"
+        breaches = []
+        if self.max_failed is not None and failed > self.max_failed:
+            breaches.append(f"{counted}, above max_failed={self.max_failed:,}")
+        if self.max_failure_rate is not None and rate > self.max_failure_rate:
+            breaches.append(
+                f"{counted} ({_percent(rate)}), above max_failure_rate={_percent(self.max_failure_rate)}"
+            )
+        return breaches
+
+    def _error_details(self, operation: Operation) -> tuple[dict[str, Any], str]:
+        try:
+            errors = self.hook.get_operation_errors(operation.id, max_items=ERRORS_SAMPLE_SIZE)
+        except TwilioPushError as exc:
+            self.log.warning("Could not read the errors of operation %s: %s", operation.id, exc)
+            return {"unavailable": str(exc)}, f"Error details unavailable: {exc}"
+        summary = summarize_errors(errors)
+        lines = [f"{e['count']:,} x {e['code']}: {e['message']}" for e in summary["top"]]
+        for line in lines:
+            self.log.error("Operation %s error: %s", operation.id, line)
+        if not lines:
+            return summary, "The Errors endpoint listed no errors."
+        return summary, f"Top errors (of {summary['sampled']:,} read): " + "; ".join(lines) + "."
