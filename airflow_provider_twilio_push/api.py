@@ -38,6 +38,7 @@ from airflow_provider_twilio_push.exceptions import (
     TwilioPushMalformedResponseError,
     TwilioPushNotFoundError,
     TwilioPushRateLimitedError,
+    TwilioPushSendUncertainError,
     TwilioPushServerError,
 )
 from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage, OperationStatus
@@ -45,9 +46,16 @@ from airflow_provider_twilio_push.models import Operation, OperationError, Opera
 DEFAULT_BASE_URL = "https://comms.twilio.com"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 4
+PUSH_NOTIFICATIONS_PATH = "/v1/PushNotifications"
 OPERATIONS_PATH = "/v1/PushNotifications/Operations"
 OPERATION_ID_PATTERN = r"^comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}$"
 MAX_PAGE_SIZE = 1000
+MAX_RECIPIENTS = 10_000
+MAX_TAGS = 10
+# Twilio does not document tag lengths; these bounds are ours, to fail before sending.
+MAX_TAG_KEY_LENGTH = 128
+MAX_TAG_VALUE_LENGTH = 256
+PRIORITIES = ("HIGH", "LOW")
 RETRY_AFTER_CAP = 60.0
 RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
 
@@ -592,3 +600,152 @@ def parse_operation_errors(
             except ValidationError:
                 errors.append(OperationError())
     return errors, token
+
+
+# ---------------------------------------------------------------------------------------------
+# Sends
+
+
+def send_request(
+    to: object,
+    content: object,
+    *,
+    from_: object = None,
+    priority: object = None,
+    schedule: object = None,
+    tags: object = None,
+) -> ApiRequest:
+    """``POST /v1/PushNotifications``, every argument checked first."""
+    body: dict[str, Any] = {"to": _recipients(to), "content": _content(content)}
+    if from_ is not None:
+        if not from_ or not isinstance(from_, str | Mapping):
+            raise TwilioPushInvalidInputError(f"Invalid from_ {from_!r}: expected a string or a dict.")
+        body["from"] = dict(from_) if isinstance(from_, Mapping) else from_
+    if priority is not None:
+        if not isinstance(priority, str) or priority.upper() not in PRIORITIES:
+            raise TwilioPushInvalidInputError(
+                f"Invalid priority {priority!r}: expected one of {', '.join(PRIORITIES)}."
+            )
+        body["priority"] = priority.upper()
+    if schedule is not None:
+        body["schedule"] = _schedule(schedule)
+    if tags is not None:
+        body["tags"] = _tags(tags)
+    return ApiRequest("POST", PUSH_NOTIFICATIONS_PATH, body=body, retry_policy=RetryPolicy.NEVER_PROCESSED)
+
+
+def _recipients(to: object) -> list[dict[str, Any]]:
+    if isinstance(to, str | bytes | Mapping) or not isinstance(to, list | tuple):
+        raise TwilioPushInvalidInputError(
+            f"Invalid to: expected a list of recipients such as [{{'token': '...', 'provider': 'FCM'}}], "
+            f"got {type(to).__name__}."
+        )
+    if not 1 <= len(to) <= MAX_RECIPIENTS:
+        raise TwilioPushInvalidInputError(
+            f"Invalid to: {len(to):,} recipients; expected 1 to {MAX_RECIPIENTS:,} per send "
+            "(split larger audiences into several sends)."
+        )
+    recipients = []
+    for index, item in enumerate(to):
+        if not isinstance(item, Mapping) or not item:
+            raise TwilioPushInvalidInputError(
+                f"Invalid to[{index}]: expected a recipient dict such as {{'token': '...', 'provider': 'FCM'}}, "
+                f"got {type(item).__name__}."
+            )
+        token = item.get("token")
+        if "token" in item and (not isinstance(token, str) or not token.strip()):
+            raise TwilioPushInvalidInputError(f"Invalid to[{index}]: token must be a non-empty string.")
+        provider = item.get("provider")
+        if provider is not None and provider not in ("FCM", "APN"):
+            raise TwilioPushInvalidInputError(
+                f"Invalid to[{index}]: provider {provider!r}; expected 'FCM' or 'APN'."
+            )
+        recipients.append(dict(item))
+    return recipients
+
+
+def _content(content: object) -> dict[str, Any]:
+    if not isinstance(content, Mapping):
+        raise TwilioPushInvalidInputError(
+            f"Invalid content: expected a dict with a title and/or body, got {type(content).__name__}."
+        )
+    if not any(isinstance(content.get(key), str) and content.get(key) for key in ("title", "body")):
+        raise TwilioPushInvalidInputError("Invalid content: it needs a non-empty 'title' or 'body' string.")
+    return dict(content)
+
+
+def _schedule(schedule: object) -> dict[str, Any]:
+    if isinstance(schedule, Mapping):
+        return dict(schedule)
+    return {"sendAt": _wire_datetime(to_utc(schedule, "schedule"))}
+
+
+def _tags(tags: object) -> dict[str, str]:
+    if not isinstance(tags, Mapping):
+        raise TwilioPushInvalidInputError(
+            f"Invalid tags: expected a dict of strings, got {type(tags).__name__}."
+        )
+    if len(tags) > MAX_TAGS:
+        raise TwilioPushInvalidInputError(f"Invalid tags: {len(tags)} tags; expected at most {MAX_TAGS}.")
+    for key, value in tags.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
+            raise TwilioPushInvalidInputError(
+                f"Invalid tag key {key!r}: expected a string of 1 to {MAX_TAG_KEY_LENGTH} characters."
+            )
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH:
+            raise TwilioPushInvalidInputError(
+                f"Invalid value of tag {key!r}: expected a string of at most {MAX_TAG_VALUE_LENGTH} characters."
+            )
+    return dict(tags)
+
+
+def parse_send_response(request: ApiRequest, response: httpx.Response) -> str:
+    """The operation id of an accepted send: from the body, else the headers."""
+    candidates: list[object] = []
+    try:
+        body = json.loads(response.content) if response.content else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        candidates += [body.get("operationId"), _last_segment(body.get("operationLocation"))]
+    headers = response.headers
+    candidates += [
+        headers.get("operation-id"),
+        _last_segment(headers.get("operation-location")),
+        _last_segment(headers.get("location")),
+    ]
+    for candidate in candidates:
+        if isinstance(candidate, str) and _OPERATION_ID_RE.match(candidate):
+            return candidate
+    raise TwilioPushSendUncertainError(
+        f"Twilio Push API accepted {request.describe()} ({response.status_code}) but its answer holds no "
+        "operation id (neither operationId in the body nor operation-id / Location headers). The "
+        "notifications are probably being sent: do not send again before checking the recent "
+        "operations (TwilioPushHook.list_operations).",
+        http_status=response.status_code,
+        path=request.path,
+    )
+
+
+def _last_segment(url: object) -> str | None:
+    return url.rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) and url else None
+
+
+def uncertain_send(exc: TwilioPushAPIError) -> TwilioPushAPIError:
+    """What a failed send raises: the error itself when Twilio surely did not process it."""
+    surely_not_processed = isinstance(exc, TwilioPushRateLimitedError) or (
+        isinstance(exc, TwilioPushConnectionError) and exc.never_sent
+    )
+    if surely_not_processed or not exc.transient:
+        return exc
+    error = TwilioPushSendUncertainError(
+        f"{exc}. Twilio may have accepted this send anyway, so it was not retried (a retry could "
+        "deliver the notifications twice). Check the recent operations "
+        "(TwilioPushHook.list_operations(start_date=...)) before sending again.",
+        http_status=exc.http_status,
+        path=exc.path,
+        code=exc.code,
+        twilio_message=exc.twilio_message,
+        more_info=exc.more_info,
+    )
+    return error

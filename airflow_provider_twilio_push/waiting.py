@@ -10,6 +10,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSen
 from pydantic import ValidationError
 
 from airflow_provider_twilio_push.exceptions import TwilioPushError
+from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationStatus
 from airflow_provider_twilio_push.triggers.twilio_push import (
     EVENT_CANCELED,
@@ -53,6 +54,29 @@ def defer_until_terminal(
         method_name=method_name,
         timeout=None if seconds is None else timedelta(seconds=seconds) + BACKSTOP_MARGIN,
     )
+
+
+def poll_until_terminal(
+    task: BaseOperator, hook: TwilioPushHook, operation: Operation, *, poll_interval: float, timeout: float
+) -> Operation:
+    """Poll from the worker (not deferrable) until ``operation`` ends or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not operation.terminal:
+        if time.monotonic() + poll_interval > deadline:
+            raise AirflowSensorTimeout(
+                f"Timed out after {timeout:,.0f} s waiting for operation {operation.id}; "
+                f"last seen {describe_progress(operation)}."
+            )
+        time.sleep(poll_interval)
+        try:
+            operation = hook.get_operation(operation.id)
+        except TwilioPushError as exc:
+            if not exc.transient:
+                raise
+            task.log.warning("Could not read operation %s, will try again: %s", operation.id, exc)
+            continue
+        task.log.info("%s", describe_progress(operation))
+    return operation
 
 
 def operation_from_event(event: Any, *, operation_id: str) -> Operation:

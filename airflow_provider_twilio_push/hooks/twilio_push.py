@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -15,7 +15,7 @@ from tenacity import AsyncRetrying, Retrying
 
 from airflow_provider_twilio_push import api
 from airflow_provider_twilio_push.api import ApiRequest, ConnectionSettings
-from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError
+from airflow_provider_twilio_push.exceptions import TwilioPushAPIError, TwilioPushInvalidInputError
 from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage, OperationStatus
 
 log = logging.getLogger(__name__)
@@ -333,6 +333,56 @@ class TwilioPushHook(BaseHook):
             errors.extend(page)
             request = api.operation_errors_request(operation_id, page_token=token) if token and page else None
         return errors[:max_items]
+
+    # -- sends ---------------------------------------------------------------------------------
+
+    def send_push_notifications(
+        self,
+        to: Sequence[Mapping[str, Any]],
+        content: Mapping[str, Any],
+        *,
+        from_: str | Mapping[str, Any] | None = None,
+        priority: str | None = None,
+        schedule: Any = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        """Send push notifications (``POST /v1/PushNotifications``); return the operation id.
+
+        :param to: 1 to 10,000 recipients, e.g. ``[{"token": "...", "provider": "FCM"}]``.
+        :param content: At least a ``title`` or a ``body``.
+        :param from_: The sender, passed on as ``from``.
+        :param priority: ``HIGH`` (Twilio's default) or ``LOW``.
+        :param schedule: When to send: an aware datetime or ISO string (sent as
+            ``{"sendAt": ...}``), or a dict passed on as it is.
+        :param tags: Up to 10 string key/values.
+
+        A send is retried only when Twilio surely did not process it (429, failure to connect).
+        After a 5xx or a lost answer it raises :class:`TwilioPushSendUncertainError` instead:
+        the notifications may have gone out, and a retry could send them twice.
+        """
+        request = api.send_request(to, content, from_=from_, priority=priority, schedule=schedule, tags=tags)
+        try:
+            response = self.send(request)
+        except TwilioPushAPIError as exc:
+            raise api.uncertain_send(exc) from exc
+        return api.parse_send_response(request, response)
+
+    async def asend_push_notifications(
+        self,
+        to: Sequence[Mapping[str, Any]],
+        content: Mapping[str, Any],
+        *,
+        from_: str | Mapping[str, Any] | None = None,
+        priority: str | None = None,
+        schedule: Any = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        request = api.send_request(to, content, from_=from_, priority=priority, schedule=schedule, tags=tags)
+        try:
+            response = await self.asend(request)
+        except TwilioPushAPIError as exc:
+            raise api.uncertain_send(exc) from exc
+        return api.parse_send_response(request, response)
 
     # -- the UI's Test button ------------------------------------------------------------------
 

@@ -1,8 +1,7 @@
-"""Operators: the delivery stats of an operation, with failure thresholds."""
+"""Operators: send push notifications, and read an operation's stats with failure thresholds."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
@@ -11,7 +10,6 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import (
     AirflowFailException,
-    AirflowSensorTimeout,
     BaseOperator,
     Context,
     conf,
@@ -21,7 +19,12 @@ from airflow_provider_twilio_push.exceptions import TwilioPushError, TwilioPushI
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationError
 from airflow_provider_twilio_push.triggers.twilio_push import describe_progress
-from airflow_provider_twilio_push.waiting import defer_until_terminal, operation_from_event
+from airflow_provider_twilio_push.waiting import (
+    defer_until_terminal,
+    operation_from_event,
+    poll_until_terminal,
+    settle,
+)
 
 #: How many error items are read, and how many distinct (code, message) pairs are reported.
 ERRORS_SAMPLE_SIZE = 1000
@@ -161,32 +164,14 @@ class TwilioPushOperationStatsOperator(BaseOperator):
                     poll_interval=self.poll_interval,
                     timeout=self.wait_timeout,
                 )
-            operation = self._wait_here(operation)
+            operation = poll_until_terminal(
+                self, self.hook, operation, poll_interval=self.poll_interval, timeout=self.wait_timeout
+            )
         return self._report(context, operation)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Called when the trigger fires; may run more than once for one event."""
         return self._report(context, operation_from_event(event, operation_id=self.operation_id))
-
-    def _wait_here(self, operation: Operation) -> Operation:
-        """Poll from the worker (``deferrable=False``) until the operation ends."""
-        deadline = time.monotonic() + self.wait_timeout
-        while not operation.terminal:
-            if time.monotonic() + self.poll_interval > deadline:
-                raise AirflowSensorTimeout(
-                    f"Timed out after {self.wait_timeout:,.0f} s waiting for operation "
-                    f"{self.operation_id}; last seen {describe_progress(operation)}."
-                )
-            time.sleep(self.poll_interval)
-            try:
-                operation = self.hook.get_operation(self.operation_id)
-            except TwilioPushError as exc:
-                if not exc.transient:
-                    raise
-                self.log.warning("Could not read operation %s, will try again: %s", self.operation_id, exc)
-                continue
-            self.log.info("%s", describe_progress(operation))
-        return operation
 
     def _report(self, context: Context, operation: Operation) -> dict[str, Any]:
         stats = stats_for_xcom(operation)
@@ -237,3 +222,103 @@ class TwilioPushOperationStatsOperator(BaseOperator):
         if not lines:
             return summary, "The Errors endpoint listed no errors."
         return summary, f"Top errors (of {summary['sampled']:,} read): " + "; ".join(lines) + "."
+
+
+class TwilioPushSendOperator(BaseOperator):
+    """Sends push notifications; returns the operation id (or, waiting, the final operation).
+
+    ``return_value`` is the operation id, e.g. for ``TwilioPushOperationSensor(operation_id=
+    "{{ ti.xcom_pull('send') }}")``. With ``wait_for_completion=True`` it is the final
+    operation as a JSON-safe dict (like the sensor's), and the id is also pushed under the
+    XCom key ``operation_id`` as soon as Twilio accepts the send.
+
+    A send is never retried after an answer that leaves in doubt whether Twilio accepted it
+    (5xx, a lost connection): see :meth:`TwilioPushHook.send_push_notifications`. For the same
+    reason the task's own ``retries`` default to 0 here: a retried task sends again.
+
+    :param to: Recipients (templated), 1 to 10,000, e.g. ``[{"token": "...", "provider": "FCM"}]``.
+    :param content: The notification (templated), with a ``title`` and/or ``body``.
+    :param from_: Sender, sent as ``from`` (templated). :param priority: ``HIGH`` or ``LOW``.
+    :param schedule: When to send (aware datetime, ISO string or a dict; templated).
+    :param tags: Up to 10 string key/values (templated).
+    :param wait_for_completion: Then wait until the operation is COMPLETED or CANCELED.
+    :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poll_interval: Seconds between polls while waiting.
+    :param wait_timeout: How long to wait at most (seconds or timedelta).
+    :param fail_on_canceled: While waiting, fail when the operation ends CANCELED.
+    """
+
+    template_fields: Sequence[str] = ("to", "content", "from_", "schedule", "tags")
+    template_fields_renderers = {"to": "json", "content": "json", "tags": "json"}
+    ui_color = "#f22f46"
+
+    def __init__(
+        self,
+        *,
+        to: Any,
+        content: Any,
+        from_: Any = None,
+        priority: str | None = None,
+        schedule: Any = None,
+        tags: Any = None,
+        twilio_push_conn_id: str = TwilioPushHook.default_conn_name,
+        wait_for_completion: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30.0,
+        wait_timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
+        fail_on_canceled: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("retries", 0)
+        super().__init__(**kwargs)
+        self.to = to
+        self.content = content
+        self.from_ = from_
+        self.priority = priority
+        self.schedule = schedule
+        self.tags = tags
+        self.twilio_push_conn_id = twilio_push_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.wait_timeout = (
+            wait_timeout.total_seconds() if isinstance(wait_timeout, timedelta) else float(wait_timeout)
+        )
+        self.fail_on_canceled = fail_on_canceled
+
+    @cached_property
+    def hook(self) -> TwilioPushHook:
+        return TwilioPushHook(self.twilio_push_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        operation_id = self.hook.send_push_notifications(
+            self.to,
+            self.content,
+            from_=self.from_,
+            priority=self.priority,
+            schedule=self.schedule,
+            tags=self.tags,
+        )
+        self.log.info("Twilio accepted the send: operation %s.", operation_id)
+        if not self.wait_for_completion:
+            return operation_id
+        context["ti"].xcom_push(key="operation_id", value=operation_id)
+        operation = self.hook.get_operation(operation_id)
+        if not operation.terminal and self.deferrable:
+            defer_until_terminal(
+                self,
+                operation_id=operation_id,
+                twilio_push_conn_id=self.twilio_push_conn_id,
+                poll_interval=self.poll_interval,
+                timeout=self.wait_timeout,
+            )
+        operation = poll_until_terminal(
+            self, self.hook, operation, poll_interval=self.poll_interval, timeout=self.wait_timeout
+        )
+        return settle(operation, fail_on_canceled=self.fail_on_canceled)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Called when the trigger fires; may run more than once for one event."""
+        operation_id = event.get("operation", {}).get("id", "") if isinstance(event, dict) else ""
+        operation = operation_from_event(event, operation_id=operation_id or "(unknown)")
+        return settle(operation, fail_on_canceled=self.fail_on_canceled)
