@@ -223,7 +223,8 @@ def client_options(settings: ConnectionSettings) -> dict[str, Any]:
 
 
 def validate_operation_id(operation_id: object) -> str:
-    if not isinstance(operation_id, str) or not _OPERATION_ID_RE.match(operation_id):
+    # fullmatch: with match(), '$' also accepts a trailing newline, which httpx then refuses.
+    if not isinstance(operation_id, str) or not _OPERATION_ID_RE.fullmatch(operation_id):
         raise TwilioPushInvalidInputError(
             f"Invalid operation_id {operation_id!r}: expected an id like "
             f"'comms_operation_01h9krwprkeee8fzqspvwy6nq8' (pattern {OPERATION_ID_PATTERN})."
