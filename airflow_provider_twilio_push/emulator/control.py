@@ -1,0 +1,132 @@
+"""A small synchronous client of the emulator's control API (``/_emulator/...``)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+
+class EmulatorControlError(RuntimeError):
+    """The control API answered with an error; ``status`` and ``body`` say which."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        message = body.get("message") if isinstance(body, dict) else body
+        super().__init__(f"emulator control API answered {status}: {message}")
+        self.status = status
+        self.body = body
+
+
+class EmulatorControl:
+    """Drive a running emulator: scenarios, cancel, clock, faults, defaults, counters, reset."""
+
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        # trust_env=False: never route loopback traffic through a proxy from the environment.
+        self._client = httpx.Client(base_url=f"{self.base_url}/_emulator", timeout=timeout, trust_env=False)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> EmulatorControl:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self._client.request(method, path, json=body)
+        if response.status_code >= 400:
+            try:
+                detail: Any = response.json()
+            except ValueError:
+                detail = response.text
+            raise EmulatorControlError(response.status_code, detail)
+        return response.json()
+
+    def info(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/info")
+        return result
+
+    def create_operation(self, **scenario: Any) -> dict[str, Any]:
+        """Create an operation; fields: total, duration, failure_ratio, unaddressable_ratio,
+        schedule_in (seconds until processing starts), age (seconds since it was created).
+        Returns the Operation JSON."""
+        result: dict[str, Any] = self._call("POST", "/operations", scenario)
+        return result
+
+    def operation(self, operation_id: str) -> dict[str, Any]:
+        """``{"operation": ..., "expired": bool, "scenario": {...}}``, also for expired ones."""
+        result: dict[str, Any] = self._call("GET", f"/operations/{operation_id}")
+        return result
+
+    def cancel(self, operation_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/operations/{operation_id}/cancel")
+        return result
+
+    def clock(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/clock")
+        return result
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/clock", {"advance": seconds})
+        return result
+
+    def freeze(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/clock", {"freeze": True})
+        return result
+
+    def unfreeze(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/clock", {"freeze": False})
+        return result
+
+    def reset(self) -> None:
+        """Forget operations, faults, defaults and counters; the clock is real time again."""
+        self._call("POST", "/reset")
+
+    def faults(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/faults")
+        return result
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        """Replace the faults: rate_429, rate_500, rate_503, rate_drop, rate_malformed, rate_slow,
+        slow_seconds, retry_after, rps_limit, routes (route templates, None for all)."""
+        result: dict[str, Any] = self._call("PUT", "/faults", faults)
+        return result
+
+    def clear_faults(self) -> dict[str, Any]:
+        return self.set_faults()
+
+    def defaults(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/defaults")
+        return result
+
+    def set_defaults(self, **defaults: Any) -> dict[str, Any]:
+        """Replace what sends get: duration, failure_ratio, unaddressable_ratio."""
+        result: dict[str, Any] = self._call("PUT", "/defaults", defaults)
+        return result
+
+    def counters(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/counters")
+        return result
+
+    def request_count(self, route: str | None = None, status: int | str | None = None) -> int:
+        """Requests the /v1 routes served, optionally of one route and one status.
+
+        ``route`` is a counter key such as ``"GET /v1/PushNotifications/Operations/{id}"``, or
+        just its path template to count every method; ``status`` is a code or ``"dropped"``.
+        """
+        total = 0
+        for key, by_status in self.counters()["routes"].items():
+            if route is not None and route not in (key, key.partition(" ")[2]):
+                continue
+            for code, count in by_status.items():
+                if status is None or str(status) == code:
+                    total += count
+        return total
