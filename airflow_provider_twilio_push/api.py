@@ -139,16 +139,21 @@ def _base_url(where: str, host: str | None, schema: str | None, port: int | None
     if "://" not in host:
         scheme = schema.lower() if schema and schema.lower() in ("http", "https") else "https"
         host = f"{scheme}://{host}"
-    parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TwilioPushInvalidInputError(
-            f"The {where} has host {host!r}, which is not a base URL: "
-            f"expected something like {DEFAULT_BASE_URL!r}."
-        )
-    if parts.username or parts.password:
+    try:
+        parts = urlsplit(host)
+        host_port = parts.port  # raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:
+        parts, host_port = None, None
+    # Before any message that quotes the host: it must not quote credentials.
+    if parts is not None and (parts.username or parts.password):
         raise TwilioPushInvalidInputError(
             f"The {where} has credentials inside its host URL: "
             "put them in the login and password fields instead."
+        )
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TwilioPushInvalidInputError(
+            f"The {where} has host {host!r}, which is not a base URL: "
+            f"expected something like {DEFAULT_BASE_URL!r}."
         )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise TwilioPushInvalidInputError(
@@ -157,7 +162,7 @@ def _base_url(where: str, host: str | None, schema: str | None, port: int | None
             "(plain http is accepted only for 127.0.0.1, ::1 and localhost, e.g. the emulator)."
         )
     netloc = parts.netloc
-    if port and parts.port is None:
+    if port and host_port is None:
         netloc = f"{netloc}:{port}"
     return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
 
