@@ -11,6 +11,7 @@ import email.utils
 import enum
 import ipaddress
 import json
+import math
 import random
 import re
 import ssl
@@ -190,9 +191,15 @@ def _extra_number(
         return default
     try:
         value = kind(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         value = None
-    if value is None or isinstance(raw, bool) or value < minimum:
+    if (
+        value is None
+        or isinstance(raw, bool)
+        or not math.isfinite(value)  # "nan" would compare False with the minimum; "inf" never times out
+        or value < minimum
+        or (isinstance(raw, float) and value != raw)  # int(2.5) would silently drop the .5
+    ):
         expected = "an integer >= 0" if kind is int else "a number of seconds > 0"
         raise TwilioPushInvalidInputError(f"The {where} has extra {key}={raw!r}: expected {expected}.")
     return value
