@@ -28,7 +28,7 @@ test: lint typecheck $(STAMP)
 	$(BIN)/pytest
 
 demo: $(STAMP)
-	$(BIN)/python example_dags/run_demo.py
+	$(BIN)/python scripts/run_demo.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
