@@ -1,0 +1,400 @@
+"""Run real Airflow components (scheduler, dag-processor, triggerer, api-server) for end-to-end tests.
+
+Each component is its own subprocess in its own session, logging to ``<home>/logs/components/``, so a test
+can kill the triggerer while a task is deferred and start a new one. Everything is driven through the
+public REST API v2 of the api-server; the sqlite metadata database can be read directly (read-only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psutil
+
+AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
+COMPONENTS: dict[str, list[str]] = {
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+    "api-server": ["api-server"],
+}
+FINAL_RUN_STATES = frozenset({"success", "failed"})
+T = TypeVar("T")
+
+
+class AirflowHarnessError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def airflow_env(home: Path, port: int, extra_env: Mapping[str, str]) -> dict[str, str]:
+    """The environment of every Airflow process: the caller's env minus any Airflow settings, plus ours."""
+    from cryptography.fernet import Fernet
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(64),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
+            # Workers reach the Execution API at http://localhost:8080 unless told otherwise.
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            # Avoids a 3.3.2 race where a stale worker report fails a deferred task after its trigger fired.
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
+            "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            # A new triggerer adopts the triggers of a dead one once its heartbeat is older than the threshold.
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
+        }
+    )
+    env.update(extra_env)
+    return env
+
+
+def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
+    """Call ``check`` until it returns something other than None (or False) and return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    if not path.exists():
+        return f"({path} does not exist)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def stop_processes(procs: Sequence[subprocess.Popen[bytes]], sig: int, grace: float) -> None:
+    """Send ``sig`` to each process, wait up to ``grace`` seconds, then SIGKILL every process group and
+    every descendant still alive (task processes put themselves in process groups of their own).
+    """
+    descendants: list[psutil.Process] = []
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            descendants += psutil.Process(proc.pid).children(recursive=True)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, sig)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    for child in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    for proc in procs:
+        proc.wait(10)
+    psutil.wait_procs(descendants, timeout=10)
+
+
+class AirflowHarness:
+    """Airflow's components as subprocesses of the test, sharing a temporary AIRFLOW_HOME."""
+
+    def __init__(self, home: Path, dag_folders: Sequence[Path], extra_env: Mapping[str, str]) -> None:
+        self.home = home
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = airflow_env(home, self.port, extra_env)
+        self.dags_folder = home / "dags"
+        self.logs_dir = home / "logs"
+        self.components_log_dir = self.logs_dir / "components"
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.component_logs: dict[str, Path] = {}
+        self._log_counter: dict[str, int] = {}
+        self.dags_folder.mkdir(parents=True)
+        self.components_log_dir.mkdir(parents=True)
+        for folder in dag_folders:
+            self.add_dag_folder(folder)
+        self.client = httpx.Client(base_url=self.base_url, timeout=30)
+
+    # --- processes -------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 120) -> None:
+        migrate_log = self.components_log_dir / "db-migrate.log"
+        with migrate_log.open("wb") as log:
+            result = subprocess.run(
+                [str(AIRFLOW_BIN), "db", "migrate"],
+                env=self.env,
+                cwd=self.home,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        if result.returncode != 0:
+            raise AirflowHarnessError(f"airflow db migrate failed:\n{tail(migrate_log)}")
+        for name in COMPONENTS:
+            self._spawn(name)
+        self._wait(self._all_healthy, timeout, "every component to be healthy")
+        token = self.client.get("/auth/token").raise_for_status().json()["access_token"]
+        self.client.headers["Authorization"] = f"Bearer {token}"
+
+    def _spawn(self, name: str) -> None:
+        count = self._log_counter[name] = self._log_counter.get(name, 0) + 1
+        log_path = self.components_log_dir / (f"{name}.log" if count == 1 else f"{name}-{count}.log")
+        with log_path.open("wb") as log:
+            self.processes[name] = subprocess.Popen(
+                [str(AIRFLOW_BIN), *COMPONENTS[name]],
+                env=self.env,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.component_logs[name] = log_path
+
+    def _wait(self, check: Callable[[], T | None], timeout: float, what: str) -> T:
+        def check_alive() -> T | None:
+            for name, proc in self.processes.items():
+                if proc.poll() is not None:
+                    raise AirflowHarnessError(
+                        f"{name} exited with {proc.returncode} while waiting for {what}:\n"
+                        f"{tail(self.component_logs[name])}"
+                    )
+            return check()
+
+        try:
+            return wait_until(check_alive, timeout, what)
+        except TimeoutError as e:
+            raise AirflowHarnessError(f"{e}\n{self.log_tails()}") from e
+
+    def health(self) -> dict[str, Any] | None:
+        try:
+            response = self.client.get("/api/v2/monitor/health")
+        except httpx.TransportError:
+            return None
+        if response.status_code != 200:
+            return None
+        health: dict[str, Any] = response.json()
+        return health
+
+    def _all_healthy(self) -> bool:
+        health = self.health()
+        return health is not None and all(part.get("status") == "healthy" for part in health.values())
+
+    def stop_component(self, name: str, sig: int = signal.SIGTERM, grace: float = 20) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is not None:
+            stop_processes([proc], sig, grace)
+
+    def start_triggerer(self, timeout: float = 60) -> None:
+        """Start a triggerer (its log goes to a new file) and wait until it heartbeats."""
+        if "triggerer" in self.processes:
+            raise AirflowHarnessError("a triggerer is already running")
+        started = time.time()
+        self._spawn("triggerer")
+
+        def heartbeat_after_start() -> bool:
+            health = self.health()
+            beat = health and health["triggerer"].get("latest_triggerer_heartbeat")
+            return bool(beat) and _epoch(beat) > started
+
+        self._wait(heartbeat_after_start, timeout, "the new triggerer to heartbeat")
+
+    def kill_triggerer(self, sig: int = signal.SIGKILL) -> None:
+        """Kill the triggerer with ``sig`` (a crash, by default), then whatever is left of its processes."""
+        if "triggerer" not in self.processes:
+            raise AirflowHarnessError("no triggerer is running")
+        self.stop_component("triggerer", sig, grace=10)
+
+    def restart_triggerer(self, timeout: float = 60) -> None:
+        self.stop_component("triggerer")
+        self.start_triggerer(timeout)
+
+    def stop(self) -> None:
+        self.client.close()
+        stop_processes(list(self.processes.values()), signal.SIGTERM, grace=20)
+        self.processes.clear()
+        leftovers = self.leftover_processes()
+        for proc in leftovers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        if leftovers:
+            raise AirflowHarnessError(f"processes survived the teardown: {[p.pid for p in leftovers]}")
+
+    def leftover_processes(self) -> list[psutil.Process]:
+        """Processes still running with this harness's AIRFLOW_HOME: only ours can have it."""
+        found = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if proc.environ().get("AIRFLOW_HOME") == str(self.home) and proc.status() != "zombie":
+                    found.append(proc)
+        return found
+
+    # --- files -----------------------------------------------------------------------------------
+
+    def add_dag_folder(self, folder: Path) -> None:
+        """Link ``folder`` into the DAGs folder; the dag-processor picks it up within a few seconds."""
+        link = self.dags_folder / folder.name
+        if link.exists():
+            raise AirflowHarnessError(f"a DAG folder named {folder.name!r} is already linked")
+        link.symlink_to(folder.resolve(), target_is_directory=True)
+
+    def log_files(self) -> list[Path]:
+        """Every log file: component logs, task logs, dag-processor logs."""
+        return sorted(p for p in self.logs_dir.rglob("*") if p.is_file())
+
+    def trigger_logs(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> dict[int, str]:
+        """The logs the triggerers wrote for this task's trigger, by triggerer job id."""
+        task_dir = self.logs_dir / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return {
+            int(path.name.split(".")[-2]): path.read_text(errors="replace")
+            for path in task_dir.glob(f"attempt={try_number}.log.trigger.*.log")
+        }
+
+    def log_tails(self, lines: int = 40) -> str:
+        return "\n".join(
+            f"----- {path.name} (last {lines} lines) -----\n{tail(path, lines)}"
+            for path in sorted(self.components_log_dir.glob("*.log"))
+        )
+
+    def db_query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Read the metadata database directly, read-only."""
+        db = sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True, timeout=10)
+        db.row_factory = sqlite3.Row
+        try:
+            return [dict(row) for row in db.execute(sql, params)]
+        finally:
+            db.close()
+
+    # --- REST API --------------------------------------------------------------------------------
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.client.request(method, f"/api/v2{path}", **kwargs)
+        if response.is_error:
+            raise AirflowHarnessError(f"{method} {path} -> {response.status_code}: {response.text}")
+        return response.json() if response.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 60) -> dict[str, Any]:
+        """Wait until the DAG is parsed without import errors, unpause it and return it."""
+
+        def parsed() -> bool:
+            response = self.client.get(f"/api/v2/dags/{dag_id}")
+            return response.status_code == 200
+
+        try:
+            self._wait(parsed, timeout, f"DAG {dag_id} to be parsed")
+        except AirflowHarnessError as e:
+            errors = self.api("GET", "/importErrors")["import_errors"]
+            raise AirflowHarnessError(f"{e}\nimport errors: {errors}") from e
+        dag: dict[str, Any] = self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+        return dag
+
+    def trigger_dag(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        run = self.api(
+            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": dict(conf or {})}
+        )
+        run_id: str = run["dag_run_id"]
+        return run_id
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        run: dict[str, Any] = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+        return run
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 120) -> str:
+        """Wait until the run is finished and return its final state ("success" or "failed")."""
+
+        def final_state() -> str | None:
+            state: str = self.dag_run(dag_id, run_id)["state"]
+            return state if state in FINAL_RUN_STATES else None
+
+        return self._wait(final_state, timeout, f"run {run_id} of {dag_id} to finish")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        tis: list[dict[str, Any]] = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")[
+            "task_instances"
+        ]
+        return tis
+
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        ti: dict[str, Any] = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+        return ti
+
+    def wait_for_task_state(
+        self, dag_id: str, run_id: str, task_id: str, states: Iterable[str], timeout: float = 60
+    ) -> dict[str, Any]:
+        """Wait until the task instance is in one of ``states`` and return it."""
+        wanted = set(states)
+
+        def in_state() -> dict[str, Any] | None:
+            ti = self.task_instance(dag_id, run_id, task_id)
+            return ti if ti["state"] in wanted else None
+
+        return self._wait(in_state, timeout, f"{task_id} of {run_id} to be in {sorted(wanted)}")
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        entry = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")
+        return entry["value"]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """The task's log as text, one line per structured log event."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+        content = self.api("GET", path, params={"full_content": True})["content"]
+        return "\n".join(_log_line(entry) for entry in content)
+
+
+def _log_line(entry: str | dict[str, Any]) -> str:
+    if isinstance(entry, str):
+        return entry
+    rest = " ".join(
+        f"{k}={v}" for k, v in entry.items() if k not in {"timestamp", "level", "event", "logger"}
+    )
+    return " ".join(str(entry.get(k, "")) for k in ("timestamp", "level", "event")) + (
+        f" {rest}" if rest else ""
+    )
+
+
+def _epoch(timestamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(timestamp).timestamp()
+
+
+@contextlib.contextmanager
+def run_airflow(
+    home: Path, dag_folders: Sequence[Path], extra_env: Mapping[str, str] | None = None, timeout: float = 120
+) -> Iterator[AirflowHarness]:
+    """Start Airflow in ``home`` (a fresh directory) and stop every process it started on exit."""
+    harness = AirflowHarness(home, dag_folders, extra_env or {})
+    try:
+        harness.start(timeout)
+        yield harness
+    finally:
+        harness.stop()
