@@ -1,0 +1,60 @@
+"""Shared by every test: an isolated Airflow home, the default connection, wire JSON of an operation."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+# Before Airflow is imported anywhere: never read or write the developer's ~/airflow.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="twilio-push-tests-")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+
+ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
+OPERATION_ID = "comms_operation_01h9krwprkeee8fzqspvwy6nq8"
+
+
+@pytest.fixture
+def secret_token() -> str:
+    """A password nothing may ever print: search for it in errors, logs and reprs."""
+    return "tok-CANARY-9f1c2e7a"
+
+
+@pytest.fixture
+def twilio_conn(monkeypatch: pytest.MonkeyPatch, secret_token: str) -> dict[str, Any]:
+    """The connection ``twilio_push_default`` (default base URL https://comms.twilio.com)."""
+    conn = {"conn_type": "twilio_push", "login": ACCOUNT_SID, "password": secret_token}
+    monkeypatch.setenv("AIRFLOW_CONN_TWILIO_PUSH_DEFAULT", json.dumps(conn))
+    return conn
+
+
+@pytest.fixture
+def make_operation() -> Callable[..., dict[str, Any]]:
+    """Wire JSON (camelCase) of an operation; keyword arguments replace top-level fields."""
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        operation: dict[str, Any] = {
+            "id": OPERATION_ID,
+            "status": "PROCESSING",
+            "stats": {
+                "total": 3,
+                "recipients": 3,
+                "unaddressable": 0,
+                "scheduled": 0,
+                "queued": 1,
+                "sent": 2,
+                "failed": 0,
+                "canceled": 0,
+            },
+            "createdAt": "2024-01-15T09:30:00Z",
+            "updatedAt": "2024-01-15T09:30:05Z",
+        }
+        operation.update(overrides)
+        return operation
+
+    return make
