@@ -319,6 +319,8 @@ class TwilioPushSendOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Called when the trigger fires; may run more than once for one event."""
-        operation_id = event.get("operation", {}).get("id", "") if isinstance(event, dict) else ""
+        # "operation" is None in a timeout or error event when the operation was never read.
+        last = event.get("operation") if isinstance(event, dict) else None
+        operation_id = last.get("id") if isinstance(last, dict) else None
         operation = operation_from_event(event, operation_id=operation_id or "(unknown)")
         return settle(operation, fail_on_canceled=self.fail_on_canceled)
