@@ -271,7 +271,8 @@ def to_utc(value: object, name: str) -> datetime:
     """
     if isinstance(value, str):
         try:
-            parsed = pendulum.parse(value, exact=True)
+            # tz=None: without it pendulum reads a string with no offset as UTC, silently.
+            parsed = pendulum.parse(value, exact=True, tz=None)
         except (ValueError, pendulum.parsing.exceptions.ParserError):
             parsed = None
         if not isinstance(parsed, datetime):
