@@ -729,7 +729,7 @@ def parse_send_response(request: ApiRequest, response: httpx.Response) -> str:
         _last_segment(headers.get("location")),
     ]
     for candidate in candidates:
-        if isinstance(candidate, str) and _OPERATION_ID_RE.match(candidate):
+        if isinstance(candidate, str) and _OPERATION_ID_RE.fullmatch(candidate):
             return candidate
     raise TwilioPushSendUncertainError(
         f"Twilio Push API accepted {request.describe()} ({response.status_code}) but its answer holds no "
