@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
@@ -81,6 +82,19 @@ def _check_max_failure_rate(value: object) -> None:
         )
 
 
+def _check_poll_interval(value: object) -> None:
+    # NaN passes "<= 0" and makes time.sleep() raise; 0 or inf would poll in a busy loop or never.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise TwilioPushInvalidInputError(
+            f"Invalid poll_interval={value!r}: expected a number of seconds > 0."
+        )
+
+
 class TwilioPushOperationStatsOperator(BaseOperator):
     """Reads the delivery stats of an operation into XCom, and fails when too many failed.
 
@@ -128,14 +142,7 @@ class TwilioPushOperationStatsOperator(BaseOperator):
         super().__init__(**kwargs)
         _check_max_failed(max_failed)
         _check_max_failure_rate(max_failure_rate)
-        if (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, int | float)
-            or poll_interval <= 0
-        ):
-            raise TwilioPushInvalidInputError(
-                f"Invalid poll_interval={poll_interval!r}: expected a number of seconds > 0."
-            )
+        _check_poll_interval(poll_interval)
         self.operation_id = operation_id
         self.twilio_push_conn_id = twilio_push_conn_id
         self.max_failed = max_failed
@@ -271,6 +278,7 @@ class TwilioPushSendOperator(BaseOperator):
     ) -> None:
         kwargs.setdefault("retries", 0)
         super().__init__(**kwargs)
+        _check_poll_interval(poll_interval)
         self.to = to
         self.content = content
         self.from_ = from_
