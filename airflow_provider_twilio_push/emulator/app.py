@@ -255,7 +255,7 @@ class EmulatorApp:
             raise ApiError(401, "Authentication failed: wrong Account SID or Auth Token", [_WWW_AUTHENTICATE])
 
     def _live_operation(self, op_id: str) -> Operation:
-        if not OPERATION_ID_RE.match(op_id):
+        if not OPERATION_ID_RE.fullmatch(op_id):
             raise ApiError(
                 400,
                 f"Invalid operation id {op_id!r}: "

@@ -164,6 +164,10 @@ class Operation:
     def expired(self, now: float) -> bool:
         return now - self.created_s > RETENTION_SECONDS
 
+    def done_by(self, t: float) -> bool:
+        """Whether every addressable notification was processed by ``t`` (ignoring any cancel)."""
+        return t >= self.start_at + (self.duration if self.addressable else 0.0)
+
     def processed(self, now: float) -> int:
         """How many addressable notifications were processed (sent or failed) by ``now``."""
         if self.canceled_at is not None and now > self.canceled_at:
@@ -173,7 +177,8 @@ class Operation:
         elapsed = now - self.start_at
         if elapsed >= self.duration:
             return self.addressable
-        return int(self.addressable * elapsed / self.duration)
+        # The epsilon absorbs float rounding, so that failure_time(j) counts failure j as happened.
+        return min(self.addressable, int(self.addressable * elapsed / self.duration + 1e-6))
 
     def failed_among(self, processed: int) -> int:
         """How many of the first ``processed`` notifications failed.
@@ -198,13 +203,13 @@ class Operation:
     def view(self, now: float) -> dict[str, Any]:
         """The Operation resource as of ``now`` (wire JSON, camelCase)."""
         n = self.addressable
-        canceled = self.canceled_at is not None and now >= self.canceled_at
-        t = self.canceled_at if self.canceled_at is not None and canceled else now
+        t, canceled = now, False
+        if self.canceled_at is not None and self.canceled_at <= now and not self.done_by(self.canceled_at):
+            t, canceled = self.canceled_at, True
         processed = self.processed(t)
         scheduled = queued = canceled_count = 0
         if canceled:
-            assert self.canceled_at is not None
-            status, canceled_count, updated = "CANCELED", n - processed, self.canceled_at
+            status, canceled_count, updated = "CANCELED", n - processed, t
         elif t < self.start_at:
             status, scheduled, updated = "SCHEDULED", n, self.accepted_at
         elif processed < n:

@@ -1,0 +1,47 @@
+"""Assertions shared by the emulator's tests."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+OPERATIONS = "/v1/PushNotifications/Operations"
+OPERATION_ID_RE = re.compile(r"comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}")
+DATE_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+STATS_KEYS = ["total", "recipients", "unaddressable", "scheduled", "queued", "sent", "failed", "canceled"]
+ERROR_KEYS = {"code", "message", "moreInfo", "status"}
+
+
+def assert_error(response: httpx.Response, status: int, message_part: str = "") -> dict[str, Any]:
+    """The response is an error in the emulator's one error shape."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == ERROR_KEYS
+    assert body["status"] == status
+    assert isinstance(body["code"], int)
+    assert body["moreInfo"] == f"https://www.twilio.com/docs/errors/{body['code']}"
+    assert message_part in body["message"]
+    return body
+
+
+def check_invariant(op: dict[str, Any]) -> None:
+    stats = op["stats"]
+    assert list(stats) == STATS_KEYS
+    assert all(isinstance(v, int) and v >= 0 for v in stats.values())
+    assert stats["recipients"] == stats["total"]
+    parts = ("unaddressable", "scheduled", "queued", "sent", "failed", "canceled")
+    assert sum(stats[k] for k in parts) == stats["total"], stats
+    status = op["status"]
+    if status == "SCHEDULED":
+        assert stats["queued"] == stats["sent"] == stats["failed"] == stats["canceled"] == 0
+    elif status == "PROCESSING":
+        assert stats["scheduled"] == stats["canceled"] == 0
+        assert stats["queued"] > 0
+    elif status == "COMPLETED":
+        assert stats["scheduled"] == stats["queued"] == stats["canceled"] == 0
+    else:
+        assert status == "CANCELED"
+        assert stats["scheduled"] == stats["queued"] == 0
+    assert op["createdAt"] <= op["updatedAt"]
