@@ -1,0 +1,384 @@
+"""TwilioPushSendOperator (issue 6): templated sends, the operation id, waiting, no retries by default."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pendulum
+import pytest
+import respx
+from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSensorTimeout, TaskDeferred
+from airflow.sdk import DAG
+
+from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
+from airflow_provider_twilio_push.exceptions import (
+    TwilioPushError,
+    TwilioPushInvalidInputError,
+    TwilioPushSendUncertainError,
+)
+from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+from airflow_provider_twilio_push.models import OperationStatus
+from airflow_provider_twilio_push.operators.twilio_push import TwilioPushSendOperator
+from airflow_provider_twilio_push.sensors.twilio_push import TwilioPushOperationSensor
+from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
+
+from .conftest import BASE_URL, OPERATION_ID, OPS_PATH, SEND_PATH, RecordingTI
+
+OP_PATH = f"{OPS_PATH}/{OPERATION_ID}"
+SEND_ROUTE = "POST /v1/PushNotifications"
+TO = [{"token": "device-token-1", "provider": "FCM"}]
+CONTENT = {"title": "Hello", "body": "World"}
+ACCEPTED = {"operationId": OPERATION_ID, "operationLocation": f"{BASE_URL}{OP_PATH}"}
+
+
+def send_operator(**kwargs: Any) -> TwilioPushSendOperator:
+    kwargs.setdefault("task_id", "send")
+    kwargs.setdefault("to", TO)
+    kwargs.setdefault("content", CONTENT)
+    return TwilioPushSendOperator(**kwargs)
+
+
+def operation(status: str, **stats: int) -> dict[str, Any]:
+    counters = {"total": 3, "recipients": 3, "unaddressable": 0, "scheduled": 0, "queued": 0}
+    counters |= {"sent": 0, "failed": 0, "canceled": 0} | stats
+    return {
+        "id": OPERATION_ID,
+        "status": status,
+        "stats": counters,
+        "createdAt": "2024-01-15T09:30:00Z",
+        "updatedAt": "2024-01-15T09:30:05Z",
+    }
+
+
+def sent_body(route: respx.Route) -> Any:
+    assert route.call_count == 1
+    return json.loads(route.calls[0].request.content)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending
+
+
+def test_a_send_returns_an_operation_id_the_hook_can_wait_for(
+    twilio_push_emulator: EmulatorHandle, context: dict[str, Any], ti: RecordingTI
+) -> None:
+    control = twilio_push_emulator.control
+    control.freeze()
+    to = [*TO, {"token": "fail-token", "provider": "APN"}, {"token": "unaddressable-x", "provider": "FCM"}]
+
+    operation_id = send_operator(to=to).execute(context)
+
+    hook = TwilioPushHook()
+    assert hook.get_operation(operation_id).status is OperationStatus.PROCESSING
+    control.advance(30)
+    done = hook.get_operation(operation_id)
+    assert done.status is OperationStatus.COMPLETED
+    assert (done.stats.total, done.stats.sent, done.stats.failed, done.stats.unaddressable) == (3, 1, 1, 1)
+    assert ti.pushed == []  # the id is the return value; Airflow pushes it
+    assert control.request_count(SEND_ROUTE) == 1
+
+
+def test_to_and_content_render_from_an_upstream_xcom_and_params(
+    api_mock: respx.MockRouter, ti: RecordingTI
+) -> None:
+    route = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
+    audience = [{"token": "device-a", "provider": "FCM"}, {"token": "device-b", "provider": "APN"}]
+    ti.upstream["audience"] = audience
+    with DAG(
+        "send_templated",
+        schedule=None,
+        start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+        render_template_as_native_obj=True,
+        params={"product": "shoes", "when": "2030-01-01T09:30:00Z"},
+    ):
+        operator = send_operator(
+            to="{{ ti.xcom_pull(task_ids='audience') }}",
+            content={"title": "New {{ params.product }}", "body": "{{ params.product | upper }} in stock"},
+            from_="{{ params.product }}-shop",
+            schedule="{{ params.when }}",
+            tags={"product": "{{ params.product }}"},
+        )
+    context = {"ti": ti, "params": {"product": "shoes", "when": "2030-01-01T09:30:00Z"}}
+
+    operator.render_template_fields(context)
+    operation_id = operator.execute(context)
+
+    assert operation_id == OPERATION_ID
+    assert sent_body(route) == {
+        "to": audience,
+        "content": {"title": "New shoes", "body": "SHOES in stock"},
+        "from": "shoes-shop",
+        "schedule": {"sendAt": "2030-01-01T09:30:00Z"},
+        "tags": {"product": "shoes"},
+    }
+
+
+def test_templates_inside_a_recipient_list_render_without_native_rendering(
+    api_mock: respx.MockRouter, context: dict[str, Any]
+) -> None:
+    route = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
+    operator = send_operator(to=[{"token": "{{ params.token }}", "provider": "APN"}])
+    context["params"] = {"token": "device-from-params"}
+
+    operator.render_template_fields(context)
+    operator.execute(context)
+
+    assert sent_body(route)["to"] == [{"token": "device-from-params", "provider": "APN"}]
+
+
+def test_a_list_template_without_native_rendering_is_refused_before_sending(
+    api_mock: respx.MockRouter, context: dict[str, Any]
+) -> None:
+    # A common mistake: "{{ params.recipients }}" renders to the list's text unless the DAG has
+    # render_template_as_native_obj=True. Nothing may be sent then.
+    route = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
+    operator = send_operator(to="{{ params.recipients }}")
+    context["params"] = {"recipients": TO}
+
+    operator.render_template_fields(context)
+    with pytest.raises(TwilioPushInvalidInputError) as caught:
+        operator.execute(context)
+
+    assert str(caught.value) == (
+        "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}], got str."
+    )
+    assert route.call_count == 0
+
+
+def test_a_503_fails_the_task_after_one_post_without_waiting(
+    api_mock: respx.MockRouter, context: dict[str, Any], ti: RecordingTI
+) -> None:
+    route = api_mock.post(SEND_PATH).respond(503, json={"code": 20503, "message": "Unavailable"})
+    operator = send_operator(wait_for_completion=True, deferrable=True)
+
+    with pytest.raises(TwilioPushSendUncertainError) as caught:
+        operator.execute(context)
+
+    assert str(caught.value).startswith(
+        f"Twilio Push API answered 503 Service Unavailable to POST {SEND_PATH}: Unavailable (Twilio error "
+        "20503). Twilio may have accepted this send anyway, so it was not retried"
+    )
+    assert route.call_count == 1
+    assert ti.pushed == []
+
+
+def test_retries_default_to_zero() -> None:
+    # A retried task would send the notifications again.
+    assert send_operator().retries == 0
+    assert send_operator(retries=2).retries == 2
+
+
+@pytest.mark.parametrize("poll_interval", [0, -5, math.nan, math.inf, "30"])
+def test_an_invalid_poll_interval_is_refused_at_construction(poll_interval: Any) -> None:
+    with pytest.raises(TwilioPushInvalidInputError) as caught:
+        send_operator(wait_for_completion=True, poll_interval=poll_interval)
+
+    assert str(caught.value) == f"Invalid poll_interval={poll_interval!r}: expected a number of seconds > 0."
+
+
+def test_template_fields() -> None:
+    assert set(TwilioPushSendOperator.template_fields) == {"to", "content", "from_", "schedule", "tags"}
+
+
+# ---------------------------------------------------------------------------------------------
+# wait_for_completion=True, deferrable
+
+
+def test_deferrable_wait_defers_to_the_sensors_trigger(
+    api_mock: respx.MockRouter, context: dict[str, Any], ti: RecordingTI
+) -> None:
+    post = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
+    get = api_mock.get(OP_PATH).respond(200, json=operation("PROCESSING", queued=3))
+    operator = send_operator(
+        wait_for_completion=True, deferrable=True, poll_interval=3, wait_timeout=timedelta(minutes=30)
+    )
+
+    before = time.time()
+    with pytest.raises(TaskDeferred) as caught:
+        operator.execute(context)
+    after = time.time()
+
+    trigger = caught.value.trigger
+    sensor = TwilioPushOperationSensor(task_id="wait", operation_id=OPERATION_ID, deferrable=True)
+    with pytest.raises(TaskDeferred) as sensor_deferred:
+        sensor.execute(context)
+    assert type(trigger) is type(sensor_deferred.value.trigger) is TwilioPushOperationTrigger
+    assert trigger.serialize() == (
+        "airflow_provider_twilio_push.triggers.twilio_push.TwilioPushOperationTrigger",
+        {
+            "operation_id": OPERATION_ID,
+            "twilio_push_conn_id": "twilio_push_default",
+            "poll_interval": 3,
+            "end_time": trigger.end_time,
+        },
+    )
+    assert before + 1800 <= trigger.end_time <= after + 1800
+    assert caught.value.method_name == "execute_complete"
+    assert caught.value.timeout == timedelta(minutes=35)
+    assert post.call_count == 1
+    # The id reaches XCom as soon as Twilio accepts the send, before the task waits.
+    assert ti.xcom("operation_id") == OPERATION_ID
+    assert get.call_count == 2  # one read by the operator, one by the sensor
+
+
+def test_deferrable_wait_on_an_operation_already_over_does_not_defer(
+    api_mock: respx.MockRouter, context: dict[str, Any]
+) -> None:
+    api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
+    api_mock.get(OP_PATH).respond(200, json=operation("COMPLETED", sent=3))
+
+    result = send_operator(wait_for_completion=True, deferrable=True).execute(context)
+
+    assert result == operation("COMPLETED", sent=3)
+
+
+def event(status: str, op: dict[str, Any] | None, message: str = "") -> dict[str, Any]:
+    return json.loads(json.dumps({"status": status, "message": message, "operation": op}))
+
+
+def test_execute_complete_returns_the_final_operation_and_sends_nothing(
+    api_mock: respx.MockRouter, context: dict[str, Any]
+) -> None:
+    operator = send_operator(wait_for_completion=True, deferrable=True)
+    final = operation("COMPLETED", sent=2, failed=1)
+
+    result = operator.execute_complete(context, event("success", final, "done"))
+
+    assert result == final
+    assert operator.execute_complete(context, event("success", final, "done")) == final  # idempotent
+    assert api_mock.calls.call_count == 0  # resuming never sends again
+
+
+CANCELED_MESSAGE = (
+    f"Operation {OPERATION_ID} is CANCELED: 1 sent, 0 failed, 0 queued of 3: it was canceled. "
+    "Set fail_on_canceled=False to accept canceled operations."
+)
+
+
+def test_execute_complete_canceled_fails_unless_accepted(context: dict[str, Any]) -> None:
+    canceled = operation("CANCELED", sent=1, canceled=2)
+
+    with pytest.raises(AirflowFailException) as caught:
+        send_operator(wait_for_completion=True, deferrable=True).execute_complete(
+            context, event("canceled", canceled)
+        )
+    assert str(caught.value) == CANCELED_MESSAGE
+
+    accepting = send_operator(wait_for_completion=True, deferrable=True, fail_on_canceled=False)
+    assert accepting.execute_complete(context, event("canceled", canceled)) == canceled
+
+
+@pytest.mark.parametrize(
+    "last", [None, operation("PROCESSING", sent=1, queued=2)], ids=["never-read", "last-seen"]
+)
+def test_execute_complete_timeout_raises_the_trigger_message(context: dict[str, Any], last: Any) -> None:
+    message = f"Timed out waiting for operation {OPERATION_ID} to complete; it was never read successfully."
+
+    with pytest.raises(AirflowSensorTimeout) as caught:
+        send_operator(wait_for_completion=True, deferrable=True).execute_complete(
+            context, event("timeout", last, message)
+        )
+
+    assert str(caught.value) == message
+
+
+def test_execute_complete_error_raises_the_trigger_message(context: dict[str, Any]) -> None:
+    message = f"Could not watch operation {OPERATION_ID}: Twilio Push API answered 404 Not Found."
+
+    with pytest.raises(TwilioPushError) as caught:
+        send_operator(wait_for_completion=True, deferrable=True).execute_complete(
+            context, event("error", None, message)
+        )
+
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("bad_event", [None, {"status": "error"}, {"status": "success", "operation": None}])
+def test_execute_complete_unexpected_event(context: dict[str, Any], bad_event: Any) -> None:
+    with pytest.raises(TwilioPushError) as caught:
+        send_operator(wait_for_completion=True, deferrable=True).execute_complete(context, bad_event)
+
+    assert (
+        str(caught.value) == f"Unexpected event from the trigger watching operation (unknown): {bad_event!r}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# wait_for_completion=True, not deferrable
+
+
+def test_worker_wait_returns_the_final_operation(
+    twilio_push_emulator: EmulatorHandle, context: dict[str, Any], ti: RecordingTI
+) -> None:
+    control = twilio_push_emulator.control
+    control.set_defaults(duration=0.4)
+    to = [{"token": f"device-{i}", "provider": "FCM"} for i in range(8)] + [
+        {"token": "fail-52131-bad", "provider": "APN"},
+        {"token": "unaddressable-gone", "provider": "FCM"},
+    ]
+    operator = send_operator(to=to, wait_for_completion=True, deferrable=False, poll_interval=0.05)
+
+    result = operator.execute(context)
+
+    assert json.loads(json.dumps(result)) == result
+    assert result["id"] == ti.xcom("operation_id")
+    assert result["status"] == "COMPLETED"
+    assert result["stats"] == {
+        "total": 10,
+        "recipients": 10,
+        "unaddressable": 1,
+        "scheduled": 0,
+        "queued": 0,
+        "sent": 8,
+        "failed": 1,
+        "canceled": 0,
+    }
+    assert set(result) == {"id", "status", "stats", "createdAt", "updatedAt"}
+    assert control.request_count(SEND_ROUTE) == 1
+    assert control.request_count("GET /v1/PushNotifications/Operations/{id}") >= 3
+
+
+@pytest.mark.parametrize("fail_on_canceled", [True, False])
+def test_worker_wait_on_a_canceled_operation(
+    api_mock: respx.MockRouter, context: dict[str, Any], fail_on_canceled: bool
+) -> None:
+    api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
+    get = api_mock.get(OP_PATH).mock(
+        side_effect=[
+            httpx.Response(200, json=operation("PROCESSING", sent=1, queued=2)),
+            httpx.Response(200, json=operation("PROCESSING", sent=1, queued=2)),
+            httpx.Response(200, json=operation("CANCELED", sent=1, canceled=2)),
+        ]
+    )
+    operator = send_operator(
+        wait_for_completion=True, deferrable=False, poll_interval=0.01, fail_on_canceled=fail_on_canceled
+    )
+
+    if fail_on_canceled:
+        with pytest.raises(AirflowFailException) as caught:
+            operator.execute(context)
+        assert str(caught.value) == CANCELED_MESSAGE
+    else:
+        assert operator.execute(context)["status"] == "CANCELED"
+    assert get.call_count == 3
+
+
+def test_worker_wait_times_out(twilio_push_emulator: EmulatorHandle, context: dict[str, Any]) -> None:
+    control = twilio_push_emulator.control
+    control.freeze()
+    operator = send_operator(wait_for_completion=True, deferrable=False, poll_interval=0.05, wait_timeout=0.2)
+
+    with pytest.raises(AirflowSensorTimeout) as caught:
+        operator.execute(context)
+
+    operation_id = context["ti"].xcom("operation_id")
+    assert str(caught.value) == (
+        f"Timed out after 0 s waiting for operation {operation_id}; last seen Operation {operation_id} is "
+        "PROCESSING: 0 sent, 0 failed, 1 queued of 1."
+    )
+    assert control.request_count(SEND_ROUTE) == 1
