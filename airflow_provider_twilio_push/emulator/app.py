@@ -102,17 +102,42 @@ def _page_size(params: dict[str, str], default: int) -> int:
     return int(raw)
 
 
-def _cursor(value: Any) -> tuple[int, str] | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], int)
-        and isinstance(value[1], str)
-    ):
-        return (value[0], value[1])
-    raise ApiError(400, "Invalid pageToken: pass the token of a previous page unchanged")
+def _is_int(value: Any, minimum: int, maximum: float = float("inf")) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= maximum
+
+
+def _is_date(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def _is_cursor(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, list) and len(value) == 2 and _is_int(value[0], 0) and isinstance(value[1], str)
+    )
+
+
+_TOKEN_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
+    "operations": {
+        "status": lambda v: v is None or v in STATUSES,
+        "startDate": _is_date,
+        "endDate": _is_date,
+        "pageSize": lambda v: _is_int(v, 1, MAX_PAGE_SIZE),
+        "before": _is_cursor,
+    },
+    "errors": {
+        "operationId": lambda v: isinstance(v, str),
+        "pageSize": lambda v: _is_int(v, 1, MAX_PAGE_SIZE),
+        "after": lambda v: _is_int(v, 0),
+    },
+}
+
+
+def _page_token(raw: str, kind: str) -> dict[str, Any]:
+    """A page token of ``kind`` as issued by the emulator (else 400)."""
+    token = decode_token(raw, kind)
+    if not all(check(token.get(key)) for key, check in _TOKEN_FIELDS[kind].items()):
+        raise ApiError(400, f"Invalid pageToken {raw!r}: pass the token of a previous page unchanged")
+    return token
 
 
 def _date_param(params: dict[str, str], name: str) -> float | None:
@@ -283,13 +308,13 @@ class EmulatorApp:
         before: tuple[int, str] | None = None
         size = _page_size(params, DEFAULT_PAGE_SIZE)
         if params.get("pageToken"):
-            token = decode_token(params["pageToken"], "operations")
+            token = _page_token(params["pageToken"], "operations")
             for key, value in query.items():
                 if value is not None and value != token.get(key):
                     raise ApiError(400, f"{key} differs from the query the pageToken was issued for")
                 query[key] = token.get(key)
-            size = _page_size(params, token.get("pageSize", DEFAULT_PAGE_SIZE))
-            before = _cursor(token.get("before"))
+            size = _page_size(params, token["pageSize"])
+            before = (token["before"][0], token["before"][1]) if token["before"] else None
         now = self.state.clock.now()
         ops, more = self.state.list_operations(
             now=now,
@@ -317,11 +342,11 @@ class EmulatorApp:
         size = _page_size(params, DEFAULT_PAGE_SIZE)
         after = 0
         if params.get("pageToken"):
-            token = decode_token(params["pageToken"], "errors")
-            if token.get("operationId") != op_id or not isinstance(token.get("after"), int):
+            token = _page_token(params["pageToken"], "errors")
+            if token["operationId"] != op_id:
                 raise ApiError(400, "The pageToken was issued for another operation's errors")
             after = token["after"]
-            size = _page_size(params, token.get("pageSize", DEFAULT_PAGE_SIZE))
+            size = _page_size(params, token["pageSize"])
         happened = op.errors_so_far(self.state.clock.now())
         end = min(happened, after + size)
         page = {"kind": "errors", "operationId": op_id, "pageSize": size}
