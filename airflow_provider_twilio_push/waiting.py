@@ -85,9 +85,13 @@ def operation_from_event(event: Any, *, operation_id: str) -> Operation:
     message = event.get("message") if isinstance(event, dict) else None
     if status in (EVENT_COMPLETED, EVENT_CANCELED):
         try:
-            return Operation.model_validate(event.get("operation"))
+            operation = Operation.model_validate(event.get("operation"))
         except ValidationError:
             pass
+        else:
+            # A success that carries an operation still PROCESSING is garbled, not a success.
+            if operation.terminal:
+                return operation
     elif status == EVENT_TIMEOUT:
         raise AirflowSensorTimeout(message or f"Timed out waiting for operation {operation_id}.")
     elif status == EVENT_ERROR and message:
