@@ -1,0 +1,100 @@
+"""One real ``airflow dags test`` run of dags/twilio_push_stats_breach.py against the emulator.
+
+send -> stats (wait_for_completion, deferrable, threshold breached) -> stats_within (worker wait,
+within threshold) -> dump (all_done, writes the XComs to a JSON file). It checks what only a real
+Airflow shows: templated ids pulled from XCom, a deferral whose trigger runs inline, the failure
+message in the task log, and the stats reaching the XCom table before the task failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
+
+DAG_ID = "twilio_push_stats_breach"
+DAGS_FOLDER = Path(__file__).parent / "dags"
+AIRFLOW = Path(sys.executable).parent / "airflow"
+UNREGISTERED = "Device token is not registered with the push provider (the app was uninstalled?)"
+TOO_BIG = "Notification payload exceeds the push provider's size limit"
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(AIRFLOW), *args],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(400)
+def test_dags_test_breached_threshold_fails_the_task_and_keeps_the_stats_in_xcom(
+    twilio_push_emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    # Sends take 4 s in the emulator: the stats task finds the operation PROCESSING and defers.
+    twilio_push_emulator.control.set_defaults(duration=4.0)
+    home = tmp_path / "airflow"
+    home.mkdir()
+    out = tmp_path / "xcom.json"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+    env |= {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_TWILIO_PUSH_DEFAULT": twilio_push_emulator.conn_json,
+        "TWILIO_PUSH_STATS_OUT": str(out),
+    }
+
+    migrate = run(["db", "migrate"], env, home)
+    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+    result = run(["dags", "test", DAG_ID], env, home)
+    output = result.stdout + result.stderr
+
+    assert out.exists(), output[-6000:]
+    xcom = json.loads(out.read_text())
+    operation_id = xcom["send"]
+    expected = (
+        f"3 of 10 push notifications failed (30.0%), above max_failure_rate=20.0% for operation "
+        f"{operation_id}. Top errors (of 3 read): 2 x 52134: {UNREGISTERED}; 1 x 52143: {TOO_BIG}."
+    )
+    assert f"AirflowFailException: {expected}" in output, output[-6000:]
+    assert f"Deferring: waiting for operation {operation_id} in the triggerer" in output
+    assert "running trigger in line" in output
+
+    with sqlite3.connect(f"file:{home / 'airflow.db'}?mode=ro", uri=True) as db:
+        states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ?", (DAG_ID,)))
+    assert states == {"send": "success", "stats": "failed", "stats_within": "success", "dump": "success"}
+
+    counters = ["total", "recipients", "unaddressable", "scheduled", "queued", "sent", "failed", "canceled"]
+    final = {"total": 10, "recipients": 10, "unaddressable": 0, "scheduled": 0, "queued": 0}
+    final |= {"sent": 7, "failed": 3, "canceled": 0}
+    stats = xcom["stats"]
+    assert {key: stats[key] for key in counters} == final
+    assert (stats["operation_id"], stats["status"]) == (operation_id, "COMPLETED")
+    assert (stats["failure_rate"], stats["sent_rate"]) == (0.3, 0.7)
+    assert stats["created_at"] <= stats["updated_at"]
+    assert stats["errors"] == {
+        "sampled": 3,
+        "top": [
+            {"code": 52134, "message": UNREGISTERED, "count": 2},
+            {"code": 52143, "message": TOO_BIG, "count": 1},
+        ],
+    }
+    # The same operation's stats within thresholds: the return value, without "errors".
+    assert xcom["stats_within"] == {key: value for key, value in stats.items() if key != "errors"}
+
+    control = twilio_push_emulator.control
+    assert control.request_count("POST /v1/PushNotifications") == 1
+    assert control.request_count("GET /v1/PushNotifications/Operations/{id}/Errors") == 1
