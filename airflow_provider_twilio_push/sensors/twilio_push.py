@@ -58,10 +58,19 @@ class TwilioPushOperationSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        operation = self.hook.get_operation(self.operation_id)
-        self.log.info("%s", describe_progress(operation))
-        if operation.terminal:
-            return settle(operation, fail_on_canceled=self.fail_on_canceled)
+        try:
+            operation = self.hook.get_operation(self.operation_id)
+        except TwilioPushError as exc:
+            if not exc.transient:
+                raise
+            # As in poke mode: rate limits, 5xx and network faults are waited out (in the triggerer).
+            self.log.warning(
+                "Could not read operation %s, will wait for it in the triggerer: %s", self.operation_id, exc
+            )
+        else:
+            self.log.info("%s", describe_progress(operation))
+            if operation.terminal:
+                return settle(operation, fail_on_canceled=self.fail_on_canceled)
         defer_until_terminal(
             self,
             operation_id=self.operation_id,
