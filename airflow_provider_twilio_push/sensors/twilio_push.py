@@ -6,7 +6,14 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.common.compat.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowSkipException,
+    BaseSensorOperator,
+    Context,
+    PokeReturnValue,
+    conf,
+)
 
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
@@ -70,7 +77,13 @@ class TwilioPushOperationSensor(BaseSensorOperator):
         else:
             self.log.info("%s", describe_progress(operation))
             if operation.terminal:
-                return settle(operation, fail_on_canceled=self.fail_on_canceled)
+                try:
+                    return settle(operation, fail_on_canceled=self.fail_on_canceled)
+                except AirflowFailException as exc:
+                    # What the poke loop and resume_execution() do with the same outcome.
+                    if self.soft_fail or getattr(self, "never_fail", False):
+                        raise AirflowSkipException(f"Skipping instead of failing: {exc}") from exc
+                    raise
         defer_until_terminal(
             self,
             operation_id=self.operation_id,
