@@ -241,19 +241,22 @@ class EmulatorApp:
                 reply = self._handlers[route](scope, op_id)
         except ApiError as exc:
             reply = Reply.of(exc)
-        if decision is not None and (decision.kind or decision.slow):
-            if decision.slow:
-                await asyncio.sleep(state.faults.slow_seconds)
-            if decision.kind == "drop":
-                state.counters.add(route, "dropped")
-                await _drop_connection(receive)
-                return
-            if decision.kind == "500":
-                reply = Reply.of(ApiError(500, "Internal Server Error"))
-            elif decision.kind == "malformed":
-                reply = _malformed(reply, decision.malformed_html)
-        state.counters.add(route, str(reply.status))
-        await reply.send(send)
+        if decision is None or not (decision.kind or decision.slow):
+            state.counters.add(route, str(reply.status))
+            await reply.send(send)
+            return
+        if decision.kind == "500":
+            reply = Reply.of(ApiError(500, "Internal Server Error"))
+        elif decision.kind == "malformed":
+            reply = _malformed(reply, decision.malformed_html)
+        # Counted before the delay, so that a late answer never lands in the counters after a reset.
+        state.counters.add(route, "dropped" if decision.kind == "drop" else str(reply.status))
+        if decision.slow:
+            await asyncio.sleep(decision.slow_seconds)
+        if decision.kind == "drop":
+            await _drop_connection(receive)
+        else:
+            await reply.send(send)
 
     def _authenticate(self, scope: Scope) -> None:
         header = None

@@ -396,6 +396,7 @@ class FaultDecision:
     kind: str | None  # None, "429", "500", "503", "drop" or "malformed"
     slow: bool
     malformed_html: bool = False
+    slow_seconds: float = 0.0
 
 
 NO_FAULT = FaultDecision(None, False)
@@ -591,6 +592,7 @@ class EmulatorState:
             rate: float = getattr(faults, name)
             if draw < rate:
                 kind = name.removeprefix("rate_")
-                return FaultDecision(kind, slow, malformed_html=kind == "malformed" and rng.random() < 0.5)
+                html = kind == "malformed" and rng.random() < 0.5
+                return FaultDecision(kind, slow, html, faults.slow_seconds)
             draw -= rate
-        return FaultDecision(None, slow) if slow else NO_FAULT
+        return FaultDecision(None, slow, slow_seconds=faults.slow_seconds) if slow else NO_FAULT

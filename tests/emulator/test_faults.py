@@ -177,3 +177,12 @@ def test_faults_read_back_and_clear(emulator: EmulatorHandle) -> None:
     assert cleared["rate_slow"] == 0
     assert cleared["rps_limit"] is None
     assert cleared["routes"] is None
+
+
+def test_a_slow_send_is_accepted_even_if_the_client_gives_up(
+    emulator: EmulatorHandle, api: httpx.Client
+) -> None:
+    emulator.control.set_faults(rate_slow=1, slow_seconds=0.5, routes=[SEND])
+    with pytest.raises(httpx.ReadTimeout):
+        api.post("/v1/PushNotifications", json=SEND_BODY, timeout=0.1)
+    assert len(api.get(OPERATIONS).json()["operations"]) == 1
