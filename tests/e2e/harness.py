@@ -17,11 +17,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import psutil
+from cryptography.fernet import Fernet
 
 AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
 COMPONENTS: dict[str, list[str]] = {
@@ -47,8 +49,6 @@ def free_port() -> int:
 
 def airflow_env(home: Path, port: int, extra_env: Mapping[str, str]) -> dict[str, str]:
     """The environment of every Airflow process: the caller's env minus any Airflow settings, plus ours."""
-    from cryptography.fernet import Fernet
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(
         {
@@ -71,10 +71,9 @@ def airflow_env(home: Path, port: int, extra_env: Mapping[str, str]) -> dict[str
             "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
             "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             # A new triggerer adopts the triggers of a dead one once its heartbeat is older than the threshold.
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
         }
     )
     env.update(extra_env)
@@ -102,6 +101,8 @@ def tail(path: Path, lines: int = 40) -> str:
 def stop_processes(procs: Sequence[subprocess.Popen[bytes]], sig: int, grace: float) -> None:
     """Send ``sig`` to each process, wait up to ``grace`` seconds, then SIGKILL every process group and
     every descendant still alive (task processes put themselves in process groups of their own).
+
+    The signal is sent once: a second SIGTERM makes the triggerer "force" an exit that can hang.
     """
     descendants: list[psutil.Process] = []
     for proc in procs:
@@ -113,6 +114,7 @@ def stop_processes(procs: Sequence[subprocess.Popen[bytes]], sig: int, grace: fl
     for proc in procs:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(max(0.0, deadline - time.monotonic()))
+    for proc in procs:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
     for child in descendants:
@@ -145,7 +147,7 @@ class AirflowHarness:
 
     # --- processes -------------------------------------------------------------------------------
 
-    def start(self, timeout: float = 120) -> None:
+    def start(self, timeout: float = 180) -> None:
         migrate_log = self.components_log_dir / "db-migrate.log"
         with migrate_log.open("wb") as log:
             result = subprocess.run(
@@ -214,7 +216,7 @@ class AirflowHarness:
         if proc is not None:
             stop_processes([proc], sig, grace)
 
-    def start_triggerer(self, timeout: float = 60) -> None:
+    def start_triggerer(self, timeout: float = 90) -> None:
         """Start a triggerer (its log goes to a new file) and wait until it heartbeats."""
         if "triggerer" in self.processes:
             raise AirflowHarnessError("a triggerer is already running")
@@ -222,9 +224,8 @@ class AirflowHarness:
         self._spawn("triggerer")
 
         def heartbeat_after_start() -> bool:
-            health = self.health()
-            beat = health and health["triggerer"].get("latest_triggerer_heartbeat")
-            return bool(beat) and _epoch(beat) > started
+            beat = (self.health() or {}).get("triggerer", {}).get("latest_triggerer_heartbeat")
+            return beat is not None and _epoch(beat) > started
 
         self._wait(heartbeat_after_start, timeout, "the new triggerer to heartbeat")
 
@@ -234,13 +235,13 @@ class AirflowHarness:
             raise AirflowHarnessError("no triggerer is running")
         self.stop_component("triggerer", sig, grace=10)
 
-    def restart_triggerer(self, timeout: float = 60) -> None:
+    def restart_triggerer(self, timeout: float = 90) -> None:
         self.stop_component("triggerer")
         self.start_triggerer(timeout)
 
     def stop(self) -> None:
         self.client.close()
-        stop_processes(list(self.processes.values()), signal.SIGTERM, grace=20)
+        stop_processes(list(self.processes.values()), signal.SIGTERM, grace=10)
         self.processes.clear()
         leftovers = self.leftover_processes()
         for proc in leftovers:
@@ -303,7 +304,7 @@ class AirflowHarness:
         return response.json() if response.content else None
 
     def wait_for_dag(self, dag_id: str, timeout: float = 60) -> dict[str, Any]:
-        """Wait until the DAG is parsed without import errors, unpause it and return it."""
+        """Wait until the dag-processor has parsed the DAG, unpause it and return it."""
 
         def parsed() -> bool:
             response = self.client.get(f"/api/v2/dags/{dag_id}")
@@ -338,9 +339,8 @@ class AirflowHarness:
         return self._wait(final_state, timeout, f"run {run_id} of {dag_id} to finish")
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        tis: list[dict[str, Any]] = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")[
-            "task_instances"
-        ]
+        response = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        tis: list[dict[str, Any]] = response["task_instances"]
         return tis
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
@@ -373,23 +373,18 @@ class AirflowHarness:
 def _log_line(entry: str | dict[str, Any]) -> str:
     if isinstance(entry, str):
         return entry
-    rest = " ".join(
-        f"{k}={v}" for k, v in entry.items() if k not in {"timestamp", "level", "event", "logger"}
-    )
-    return " ".join(str(entry.get(k, "")) for k in ("timestamp", "level", "event")) + (
-        f" {rest}" if rest else ""
-    )
+    fields = {k: v for k, v in entry.items() if k != "logger"}
+    head = [str(fields.pop(k, "")) for k in ("timestamp", "level", "event")]
+    return " ".join([*head, *(f"{k}={v}" for k, v in fields.items())])
 
 
 def _epoch(timestamp: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(timestamp).timestamp()
 
 
 @contextlib.contextmanager
 def run_airflow(
-    home: Path, dag_folders: Sequence[Path], extra_env: Mapping[str, str] | None = None, timeout: float = 120
+    home: Path, dag_folders: Sequence[Path], extra_env: Mapping[str, str] | None = None, timeout: float = 180
 ) -> Iterator[AirflowHarness]:
     """Start Airflow in ``home`` (a fresh directory) and stop every process it started on exit."""
     harness = AirflowHarness(home, dag_folders, extra_env or {})

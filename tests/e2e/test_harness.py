@@ -35,7 +35,7 @@ def test_deferred_sensor_then_task(harness: AirflowHarness) -> None:
 
 
 def test_run_survives_killed_triggerer(harness: AirflowHarness) -> None:
-    run_id = harness.trigger_dag(DAG_ID, conf={"wait_seconds": 15})
+    run_id = harness.trigger_dag(DAG_ID, conf={"wait_seconds": 10})
     harness.wait_for_task_state(DAG_ID, run_id, "wait", ["deferred"])
 
     def running_trigger() -> int | None:
