@@ -385,7 +385,7 @@ def check_response(request: ApiRequest, response: httpx.Response, conn_id: str) 
 def _error_body(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
         return {}
     return body if isinstance(body, dict) else {}
 
@@ -403,7 +403,7 @@ def transport_error(request: ApiRequest, exc: httpx.TransportError) -> TwilioPus
 def parse_json(request: ApiRequest, response: httpx.Response) -> Any:
     try:
         return json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
         preview = response.content[:_BODY_PREVIEW].decode("utf-8", "replace")
         raise TwilioPushMalformedResponseError(
             f"Twilio Push API answered {response.status_code} to {request.describe()} with a body "
