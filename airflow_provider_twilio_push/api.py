@@ -97,6 +97,7 @@ class ConnectionSettings:
     password: str = field(repr=False)
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
+    max_requests_per_second: float | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,8 +129,15 @@ def connection_settings(
         base_url=_base_url(where, host, schema, port),
         username=login,
         password=password,
-        timeout=_extra_number(where, extra, "timeout", DEFAULT_TIMEOUT, float, minimum=0.001),
-        max_retries=_extra_number(where, extra, "max_retries", DEFAULT_MAX_RETRIES, int, minimum=0),
+        timeout=_extra_number(
+            where, extra, "timeout", DEFAULT_TIMEOUT, float, minimum=0.001, expected="a number of seconds > 0"
+        ),
+        max_retries=_extra_number(
+            where, extra, "max_retries", DEFAULT_MAX_RETRIES, int, minimum=0, expected="an integer >= 0"
+        ),
+        max_requests_per_second=_extra_number(
+            where, extra, "max_requests_per_second", None, float, minimum=0.001, expected="a number > 0"
+        ),
     )
 
 
@@ -185,6 +193,7 @@ def _extra_number(
     kind: Callable[[Any], Any],
     *,
     minimum: float,
+    expected: str,
 ) -> Any:
     raw = extra.get(key, extra.get(f"extra__twilio_push__{key}"))
     if raw is None or raw == "":
@@ -200,7 +209,6 @@ def _extra_number(
         or value < minimum
         or (isinstance(raw, float) and value != raw)  # int(2.5) would silently drop the .5
     ):
-        expected = "an integer >= 0" if kind is int else "a number of seconds > 0"
         raise TwilioPushInvalidInputError(f"The {where} has extra {key}={raw!r}: expected {expected}.")
     return value
 
@@ -339,8 +347,10 @@ def list_operations_request(
 # Responses
 
 
-def check_response(request: ApiRequest, response: httpx.Response, conn_id: str) -> None:
-    """Raise the typed error for a non-2xx response."""
+def check_response(
+    request: ApiRequest, response: httpx.Response, conn_id: str, budget: RequestBudget | None = None
+) -> None:
+    """Raise the typed error for a non-2xx response; a 429's ``Retry-After`` pauses ``budget``."""
     if response.is_success:
         return
     status = response.status_code
@@ -379,6 +389,8 @@ def check_response(request: ApiRequest, response: httpx.Response, conn_id: str) 
         more_info=more_info if isinstance(more_info, str) else None,
     )
     error.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+    if budget is not None and status == 429 and error.retry_after:
+        budget.pause(error.retry_after)
     raise error
 
 
@@ -472,6 +484,31 @@ def backoff_delay(attempt: int, backoff: float, backoff_max: float) -> float:
     """Exponential backoff with equal jitter: half of the delay is fixed, half random."""
     delay: float = min(backoff_max, backoff * 2.0 ** (attempt - 1))
     return delay / 2 + random.uniform(0, delay / 2)
+
+
+class RequestBudget:
+    """The requests of one connection in one process, paced together.
+
+    After a 429 every request of the connection waits out its ``Retry-After`` (Twilio limits
+    per account, so one trigger's 429 is every trigger's); with ``max_requests_per_second`` the
+    requests are also spaced evenly, so that a fleet stays under the limit in the first place.
+    ``reserve()`` books the next slot and returns how long to wait for it (0 for none).
+    """
+
+    def __init__(self, max_requests_per_second: float | None = None) -> None:
+        self.interval = 1.0 / max_requests_per_second if max_requests_per_second else 0.0
+        self._next_slot = 0.0
+        self._paused_until = 0.0
+
+    def reserve(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        slot = max(now, self._next_slot, self._paused_until)
+        self._next_slot = slot + self.interval
+        return slot - now
+
+    def pause(self, seconds: float, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self._paused_until = max(self._paused_until, now + seconds)
 
 
 def is_retryable(policy: RetryPolicy, exc: BaseException) -> bool:

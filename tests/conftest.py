@@ -58,3 +58,11 @@ def make_operation() -> Callable[..., dict[str, Any]]:
         return operation
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_request_budgets() -> None:
+    """Request budgets are per process and connection: one test's 429 must not pause the next."""
+    from airflow_provider_twilio_push.hooks import twilio_push
+
+    twilio_push._budgets.clear()

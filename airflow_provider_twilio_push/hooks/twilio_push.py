@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
@@ -23,6 +24,17 @@ log = logging.getLogger(__name__)
 _shared_async_clients: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[ConnectionSettings, httpx.AsyncClient]
 ] = weakref.WeakKeyDictionary()
+
+
+_budgets: dict[ConnectionSettings, api.RequestBudget] = {}
+
+
+def _budget(settings: ConnectionSettings) -> api.RequestBudget:
+    """The request budget shared by every hook of this process on the same connection."""
+    budget = _budgets.get(settings)
+    if budget is None:
+        budget = _budgets[settings] = api.RequestBudget(settings.max_requests_per_second)
+    return budget
 
 
 async def _new_async_client(settings: ConnectionSettings, **options: Any) -> httpx.AsyncClient:
@@ -183,15 +195,18 @@ class TwilioPushHook(BaseHook):
         """Send one request with retries; return the 2xx response or raise a typed error."""
         client = self.get_client()
         settings = self.get_settings()
+        budget = _budget(settings)
         for attempt in Retrying(**self._retry_options(request, settings)):
             with attempt:
+                if (wait := budget.reserve()) > 0:
+                    time.sleep(wait)
                 try:
                     response = client.request(
                         request.method, request.path, params=request.params, json=request.body
                     )
                 except httpx.TransportError as exc:
                     raise api.transport_error(request, exc) from None
-                api.check_response(request, response, settings.conn_id)
+                api.check_response(request, response, settings.conn_id, budget)
                 return response
         raise AssertionError("unreachable: tenacity returns or raises")
 
@@ -199,15 +214,18 @@ class TwilioPushHook(BaseHook):
         """The async twin of :meth:`send`."""
         client = await self.aget_client()
         settings = await self.aget_settings()
+        budget = _budget(settings)
         async for attempt in AsyncRetrying(**self._retry_options(request, settings)):
             with attempt:
+                if (wait := budget.reserve()) > 0:
+                    await asyncio.sleep(wait)
                 try:
                     response = await client.request(
                         request.method, request.path, params=request.params, json=request.body
                     )
                 except httpx.TransportError as exc:
                     raise api.transport_error(request, exc) from None
-                api.check_response(request, response, settings.conn_id)
+                api.check_response(request, response, settings.conn_id, budget)
                 return response
         raise AssertionError("unreachable: tenacity returns or raises")
 
