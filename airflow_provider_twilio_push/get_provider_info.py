@@ -34,6 +34,12 @@ _CONN_FIELDS: dict[str, Any] = {
         "description": "Retries of a request after 429, 5xx or a network fault. Default 4.",
         "schema": {"type": ["integer", "null"], "minimum": 0},
     },
+    "max_requests_per_second": {
+        "label": "Max requests per second",
+        "description": "Pace every request of this connection in one process (a triggerer) under this "
+        "rate. Empty: no pacing; a 429 still pauses them all for its Retry-After.",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    },
 }
 
 
