@@ -19,6 +19,8 @@ import pytest
 
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 
+from .conftest import advance_after_reads
+
 DAG_ID = "twilio_push_stats_breach"
 DAGS_FOLDER = Path(__file__).parent / "dags"
 AIRFLOW = Path(sys.executable).parent / "airflow"
@@ -43,8 +45,9 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 def test_dags_test_breached_threshold_fails_the_task_and_keeps_the_stats_in_xcom(
     twilio_push_emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
-    # Sends take 4 s in the emulator: the stats task finds the operation PROCESSING and defers.
-    twilio_push_emulator.control.set_defaults(duration=4.0)
+    # The emulator's clock stands still until the stats task has read the operation and its
+    # trigger polled it once: the task surely defers, and the trigger sees it complete.
+    twilio_push_emulator.control.freeze()
     home = tmp_path / "airflow"
     home.mkdir()
     out = tmp_path / "xcom.json"
@@ -59,7 +62,8 @@ def test_dags_test_breached_threshold_fails_the_task_and_keeps_the_stats_in_xcom
 
     migrate = run(["db", "migrate"], env, home)
     assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
-    result = run(["dags", "test", DAG_ID], env, home)
+    with advance_after_reads(twilio_push_emulator.base_url, reads=2, seconds=60):
+        result = run(["dags", "test", DAG_ID], env, home)
     output = result.stdout + result.stderr
 
     assert out.exists(), output[-6000:]

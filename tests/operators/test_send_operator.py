@@ -27,7 +27,7 @@ from airflow_provider_twilio_push.operators.twilio_push import TwilioPushSendOpe
 from airflow_provider_twilio_push.sensors.twilio_push import TwilioPushOperationSensor
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
-from .conftest import BASE_URL, OPERATION_ID, OPS_PATH, SEND_PATH, RecordingTI
+from .conftest import BASE_URL, OPERATION_ID, OPS_PATH, SEND_PATH, RecordingTI, advance_after_reads
 
 OP_PATH = f"{OPS_PATH}/{OPERATION_ID}"
 SEND_ROUTE = "POST /v1/PushNotifications"
@@ -316,14 +316,15 @@ def test_worker_wait_returns_the_final_operation(
     twilio_push_emulator: EmulatorHandle, context: dict[str, Any], ti: RecordingTI
 ) -> None:
     control = twilio_push_emulator.control
-    control.set_defaults(duration=0.4)
+    control.freeze()
     to = [{"token": f"device-{i}", "provider": "FCM"} for i in range(8)] + [
         {"token": "fail-52131-bad", "provider": "APN"},
         {"token": "unaddressable-gone", "provider": "FCM"},
     ]
     operator = send_operator(to=to, wait_for_completion=True, deferrable=False, poll_interval=0.05)
 
-    result = operator.execute(context)
+    with advance_after_reads(twilio_push_emulator.base_url, reads=3, seconds=10):
+        result = operator.execute(context)
 
     assert json.loads(json.dumps(result)) == result
     assert result["id"] == ti.xcom("operation_id")
@@ -340,7 +341,7 @@ def test_worker_wait_returns_the_final_operation(
     }
     assert set(result) == {"id", "status", "stats", "createdAt", "updatedAt"}
     assert control.request_count(SEND_ROUTE) == 1
-    assert control.request_count("GET /v1/PushNotifications/Operations/{id}") >= 3
+    assert control.request_count("GET /v1/PushNotifications/Operations/{id}") >= 4
 
 
 @pytest.mark.parametrize("fail_on_canceled", [True, False])

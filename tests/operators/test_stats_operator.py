@@ -26,7 +26,7 @@ from airflow_provider_twilio_push.operators.twilio_push import (
 )
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
-from .conftest import OPERATION_ID, OPS_PATH, RecordingTI
+from .conftest import OPERATION_ID, OPS_PATH, RecordingTI, advance_after_reads
 
 OP_PATH = f"{OPS_PATH}/{OPERATION_ID}"
 ERRORS_PATH = f"{OP_PATH}/Errors"
@@ -793,17 +793,19 @@ def test_worker_wait_polls_until_terminal(
     twilio_push_emulator: EmulatorHandle, context: dict[str, Any]
 ) -> None:
     control = twilio_push_emulator.control
-    op = control.create_operation(total=50, duration=0.6, failure_ratio=0.1)
+    control.freeze()
+    op = control.create_operation(total=50, duration=10, failure_ratio=0.1)
     assert op["status"] == "PROCESSING"
     operator = stats_operator(
         operation_id=op["id"], max_failed=5, wait_for_completion=True, deferrable=False, poll_interval=0.05
     )
 
-    stats = operator.execute(context)
+    with advance_after_reads(twilio_push_emulator.base_url, reads=3, seconds=10):
+        stats = operator.execute(context)
 
     assert (stats["status"], stats["sent"], stats["failed"], stats["queued"]) == ("COMPLETED", 45, 5, 0)
     assert stats["failure_rate"] == 0.1
-    assert control.request_count("GET /v1/PushNotifications/Operations/{id}") >= 3
+    assert control.request_count("GET /v1/PushNotifications/Operations/{id}") >= 4
 
 
 def test_worker_wait_for_a_scheduled_operation(
