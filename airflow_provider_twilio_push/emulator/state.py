@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 RETENTION_SECONDS = 7 * 24 * 3600
+TIME_EPSILON = 1e-6
 MAX_RECIPIENTS = 10_000
 OPERATION_ID_RE = re.compile(r"^comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}$")
 STATUSES = ("SCHEDULED", "PROCESSING", "COMPLETED", "CANCELED")
@@ -164,21 +165,28 @@ class Operation:
     def expired(self, now: float) -> bool:
         return now - self.created_s > RETENTION_SECONDS
 
+    def _elapsed(self, t: float) -> float:
+        """Seconds of processing by ``t`` (negative while scheduled).
+
+        Epoch seconds carry ~2.4e-7 s of float error; ``TIME_EPSILON`` absorbs it, so that
+        advancing the clock by exactly the duration (or to a failure's time) gets there.
+        """
+        return t - self.start_at + TIME_EPSILON
+
     def done_by(self, t: float) -> bool:
         """Whether every addressable notification was processed by ``t`` (ignoring any cancel)."""
-        return t >= self.start_at + (self.duration if self.addressable else 0.0)
+        return self._elapsed(t) >= (self.duration if self.addressable else 0.0)
 
     def processed(self, now: float) -> int:
         """How many addressable notifications were processed (sent or failed) by ``now``."""
         if self.canceled_at is not None and now > self.canceled_at:
             now = self.canceled_at
-        if now < self.start_at:
+        elapsed = self._elapsed(now)
+        if elapsed < 0:
             return 0
-        elapsed = now - self.start_at
         if elapsed >= self.duration:
             return self.addressable
-        # The epsilon absorbs float rounding, so that failure_time(j) counts failure j as happened.
-        return min(self.addressable, int(self.addressable * elapsed / self.duration + 1e-6))
+        return int(self.addressable * elapsed / self.duration)
 
     def failed_among(self, processed: int) -> int:
         """How many of the first ``processed`` notifications failed.
@@ -210,7 +218,7 @@ class Operation:
         scheduled = queued = canceled_count = 0
         if canceled:
             status, canceled_count, updated = "CANCELED", n - processed, t
-        elif t < self.start_at:
+        elif self._elapsed(t) < 0:
             status, scheduled, updated = "SCHEDULED", n, self.accepted_at
         elif processed < n:
             status, queued = "PROCESSING", n - processed

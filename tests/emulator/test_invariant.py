@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-import time
 from typing import Any
 
 import httpx
@@ -104,14 +103,14 @@ async def test_concurrent_reads_while_the_clock_advances(emulator: EmulatorHandl
         )["id"]
         for _ in range(20)
     ]
-    deadline = time.monotonic() + 1.5
+    clock_done = asyncio.Event()
     reads = 0
 
     async def reader(client: httpx.AsyncClient, seed: int) -> None:
         nonlocal reads
         local = random.Random(seed)
         last: dict[str, dict[str, Any]] = {}
-        while time.monotonic() < deadline:
+        while not clock_done.is_set():
             if local.random() < 0.2:
                 response = await client.get(OPERATIONS, params={"pageSize": 1000})
                 assert response.status_code == 200
@@ -129,17 +128,18 @@ async def test_concurrent_reads_while_the_clock_advances(emulator: EmulatorHandl
 
     async def clock_and_cancels(client: httpx.AsyncClient) -> None:
         to_cancel = list(op_ids[::5])
-        while time.monotonic() < deadline:
-            await client.post("/_emulator/clock", json={"advance": 0.05})
+        for _ in range(25):
+            await client.post("/_emulator/clock", json={"advance": 0.1})
             if to_cancel:
                 await client.post(f"/_emulator/operations/{to_cancel.pop()}/cancel")
             await asyncio.sleep(0.02)
+        clock_done.set()
 
     auth = (emulator.account_sid, emulator.auth_token)
     async with httpx.AsyncClient(base_url=emulator.base_url, auth=auth, trust_env=False) as client:
-        await asyncio.gather(clock_and_cancels(client), *(reader(client, i) for i in range(8)))
+        await asyncio.gather(clock_and_cancels(client), *(reader(client, i) for i in range(6)))
 
-    assert reads > 100
+    assert reads >= 25
     final = [(await _get(emulator, op_id))["status"] for op_id in op_ids]
     assert set(final) <= {"COMPLETED", "CANCELED", "PROCESSING"}
 

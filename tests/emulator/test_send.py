@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -74,7 +75,8 @@ def test_a_future_send_at_is_scheduled_until_then(
 ) -> None:
     control = frozen.control
     control.set_defaults(duration=0)
-    in_an_hour = datetime.fromtimestamp(control.clock()["epoch"] + 3600, UTC).isoformat()
+    # Whole seconds: a fraction could round up past the instant the clock is advanced to.
+    in_an_hour = datetime.fromtimestamp(math.floor(control.clock()["epoch"]) + 3600, UTC).isoformat()
     op_id = _send(api, to=_to("a", "b"), schedule={"sendAt": in_an_hour})
 
     op = get_op(op_id)
