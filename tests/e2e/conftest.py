@@ -1,7 +1,10 @@
 """One Airflow (scheduler, dag-processor, triggerer, api-server) for all end-to-end tests of the session.
 
-Override ``airflow_dag_folders`` or ``airflow_extra_env`` here to give it more DAGs or settings (for instance
-an ``AIRFLOW_CONN_...`` that points at an emulator started by another session fixture).
+Its DAG folders and extra environment are the session fixtures below; change them here, for instance::
+
+    @pytest.fixture(scope="session")
+    def airflow_extra_env(twilio_push_emulator_server: EmulatorProcess) -> dict[str, str]:
+        return {CONN_ENV_VAR: twilio_push_emulator_server.conn_json}
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ import pytest
 
 from .harness import AirflowHarness, run_airflow
 
-DAGS = Path(__file__).parent / "dags"
+HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="session")
 def airflow_dag_folders() -> list[Path]:
-    return [DAGS]
+    return [HERE / "dags", HERE.parents[1] / "example_dags"]
 
 
 @pytest.fixture(scope="session")

@@ -229,11 +229,11 @@ class AirflowHarness:
 
         self._wait(heartbeat_after_start, timeout, "the new triggerer to heartbeat")
 
-    def kill_triggerer(self, sig: int = signal.SIGKILL) -> None:
-        """Kill the triggerer with ``sig`` (a crash, by default), then whatever is left of its processes."""
+    def kill_triggerer(self, signal: int = signal.SIGKILL) -> None:
+        """Kill the triggerer with ``signal`` (a crash, by default), then whatever is left of its processes."""
         if "triggerer" not in self.processes:
             raise AirflowHarnessError("no triggerer is running")
-        self.stop_component("triggerer", sig, grace=10)
+        self.stop_component("triggerer", signal, grace=10)
 
     def restart_triggerer(self, timeout: float = 90) -> None:
         self.stop_component("triggerer")
