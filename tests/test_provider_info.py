@@ -1,0 +1,154 @@
+"""Provider metadata: valid for Airflow's schema, registered, and what it names exists."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import airflow
+import jsonschema
+import pytest
+
+from airflow_provider_twilio_push import __version__, api
+from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError
+from airflow_provider_twilio_push.get_provider_info import get_provider_info
+from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+
+DISTRIBUTION = "airflow-provider-twilio-push"
+
+
+@pytest.fixture(scope="module")
+def info() -> dict[str, Any]:
+    return get_provider_info()
+
+
+def test_provider_info_is_valid_for_airflows_own_schema(info: dict[str, Any]) -> None:
+    schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
+    schema = json.loads(schema_path.read_text())
+
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    errors = [error.message for error in validator_class(schema).iter_errors(info)]
+    assert errors == []
+
+
+def test_the_schema_check_would_catch_a_mistake(info: dict[str, Any]) -> None:
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    broken = {**info, "connection-types": [{"connection-type": "twilio_push"}]}  # no hook-class-name
+
+    with pytest.raises(jsonschema.ValidationError, match="hook-class-name"):
+        jsonschema.validate(broken, schema)
+
+
+def test_names_and_version_match_the_distribution(info: dict[str, Any]) -> None:
+    assert info["package-name"] == DISTRIBUTION
+    assert info["versions"][0] == __version__ == importlib.metadata.version(DISTRIBUTION)
+
+
+def test_the_entry_point_is_registered() -> None:
+    entry_points = importlib.metadata.entry_points(group="apache_airflow_provider")
+    ours = [ep for ep in entry_points if ep.dist is not None and ep.dist.name == DISTRIBUTION]
+
+    assert [ep.value for ep in ours] == ["airflow_provider_twilio_push.get_provider_info:get_provider_info"]
+    assert ours[0].load() is get_provider_info
+
+
+def test_the_hook_module_and_the_connection_types_hook_class_import(info: dict[str, Any]) -> None:
+    # Only the hook is checked here: the trigger, sensor and operator modules land separately.
+    hook_modules = [module for entry in info["hooks"] for module in entry["python-modules"]]
+    assert hook_modules == ["airflow_provider_twilio_push.hooks.twilio_push"]
+    for module in hook_modules:
+        importlib.import_module(module)
+
+    (connection_type,) = info["connection-types"]
+    module_name, _, class_name = connection_type["hook-class-name"].rpartition(".")
+    hook_class = getattr(importlib.import_module(module_name), class_name)
+
+    assert hook_class is TwilioPushHook
+    assert connection_type["connection-type"] == TwilioPushHook.conn_type == "twilio_push"
+    assert connection_type["hook-name"] == TwilioPushHook.hook_name
+    assert TwilioPushHook.default_conn_name == "twilio_push_default"
+    assert TwilioPushHook.conn_name_attr == "twilio_push_conn_id"
+
+
+def test_the_connection_form_is_the_same_in_both_places(info: dict[str, Any]) -> None:
+    from_info = info["connection-types"][0]["ui-field-behaviour"]
+    from_hook = TwilioPushHook.get_ui_field_behaviour()
+
+    assert from_info == {
+        "hidden-fields": from_hook["hidden_fields"],
+        "relabeling": from_hook["relabeling"],
+        "placeholders": from_hook["placeholders"],
+    }
+    assert from_hook["relabeling"]["login"] == "Account SID or API Key SID"
+    assert {"timeout", "max_retries"} <= set(info["connection-types"][0]["conn-fields"])
+
+
+def test_every_extra_field_of_the_form_is_read_by_the_hook(info: dict[str, Any]) -> None:
+    for name in info["connection-types"][0]["conn-fields"]:
+        with pytest.raises(TwilioPushInvalidInputError, match=f"has extra {name}='not a number': expected"):
+            api.connection_settings(
+                "c",
+                host=None,
+                schema=None,
+                port=None,
+                login="AC1",
+                password="x",
+                extra={name: "not a number"},
+            )
+
+
+def test_integrations_are_declared_once_and_used_consistently(info: dict[str, Any]) -> None:
+    (integration,) = info["integrations"]
+    name = integration["integration-name"]
+
+    for section in ("hooks", "triggers", "sensors", "operators"):
+        assert [entry["integration-name"] for entry in info[section]] == [name]
+
+
+def test_airflow_lists_the_provider_and_its_connection_type(tmp_path: Path) -> None:
+    """The real CLI, as a user would run it: both commands in parallel, each in its own process."""
+    airflow_cli = Path(sys.executable).parent / "airflow"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+    env.update(AIRFLOW_HOME=str(tmp_path), AIRFLOW__CORE__LOAD_EXAMPLES="False")
+
+    started = time.monotonic()
+    processes = {
+        command: subprocess.Popen(
+            [str(airflow_cli), "providers", command, "--output", "json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in ("list", "hooks")
+    }
+    outputs = {command: process.communicate(timeout=120) for command, process in processes.items()}
+    elapsed = time.monotonic() - started
+    print(f"airflow providers list + hooks (in parallel) took {elapsed:.1f} s")
+
+    for command, (_, stderr) in outputs.items():
+        assert processes[command].returncode == 0, stderr
+    providers = json.loads(outputs["list"][0])
+    hooks = json.loads(outputs["hooks"][0])
+
+    (ours,) = [provider for provider in providers if provider["package_name"] == DISTRIBUTION]
+    assert ours["version"] == __version__
+    assert ours["description"].startswith("Wait for Twilio Comms push-notification operations")
+    assert {
+        "connection_type": "twilio_push",
+        "class": "airflow_provider_twilio_push.hooks.twilio_push.TwilioPushHook",
+        "conn_id_attribute_name": "twilio_push_conn_id",
+        "package_name": DISTRIBUTION,
+        "hook_name": "Twilio Push (Comms API)",
+    } in hooks
+    # Airflow logs an import or validation problem of a provider instead of failing the command.
+    for _, stderr in outputs.values():
+        assert "twilio" not in stderr.lower()
