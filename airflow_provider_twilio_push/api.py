@@ -755,7 +755,7 @@ def parse_send_response(request: ApiRequest, response: httpx.Response) -> str:
     candidates: list[object] = []
     try:
         body = json.loads(response.content) if response.content else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
         body = None
     if isinstance(body, dict):
         candidates += [body.get("operationId"), _last_segment(body.get("operationLocation"))]
