@@ -124,6 +124,11 @@ def connection_settings(
         raise TwilioPushInvalidInputError(
             f"The {where} has no password: set it to your Auth Token or API Key secret."
         )
+    if not isinstance(extra, Mapping):  # e.g. extra '[...]' in an AIRFLOW_CONN_ variable
+        raise TwilioPushInvalidInputError(
+            f"The {where} has an extra that is not a JSON object (got {type(extra).__name__}): "
+            'expected something like {"timeout": 10, "max_retries": 4}.'
+        )
     return ConnectionSettings(
         conn_id=conn_id,
         base_url=_base_url(where, host, schema, port),
