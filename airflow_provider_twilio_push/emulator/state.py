@@ -18,7 +18,6 @@ seconds from the start; the failing ones are spread evenly among them.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import random
 import re
@@ -47,6 +46,10 @@ ERROR_CATALOG: dict[int, str] = {
 _ERROR_WHEEL = (52131,) * 4 + (52134,) * 3 + (52143, 52146, 52182)
 _FAIL_TOKEN_CODE_RE = re.compile(r"^fail[-_:]?(\d{5})")
 
+_OPERATION_JSON = (
+    '{"id":"%s","status":"%s","stats":{"total":%d,"recipients":%d,"unaddressable":%d,"scheduled":%d,'
+    '"queued":%d,"sent":%d,"failed":%d,"canceled":%d},"createdAt":"%s","updatedAt":"%s"}'
+)
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 # Ids carry a ULID-like timestamp of this epoch plus the operation's sequence number (in ms),
 # so that they are deterministic given the seed and sort in creation order.
@@ -206,10 +209,10 @@ class Operation:
         return self.start_at + self.duration * (self.failure_position(j) + 1) / self.addressable
 
     def status(self, now: float) -> str:
-        return str(self.view(now)["status"])
+        return self.snapshot(now)[0]
 
-    def view(self, now: float) -> dict[str, Any]:
-        """The Operation resource as of ``now`` (wire JSON, camelCase)."""
+    def snapshot(self, now: float) -> tuple[str, int, int, int, int, int, float]:
+        """``(status, scheduled, queued, sent, failed, canceled, updated)`` as of ``now``."""
         n = self.addressable
         t, canceled = now, False
         if self.canceled_at is not None and self.canceled_at <= now and not self.done_by(self.canceled_at):
@@ -226,6 +229,19 @@ class Operation:
         else:
             status, updated = "COMPLETED", self.start_at + (self.duration if n else 0.0)
         failed = self.failed_among(processed)
+        return (
+            status,
+            scheduled,
+            queued,
+            processed - failed,
+            failed,
+            canceled_count,
+            max(updated, self.created_s),
+        )
+
+    def view(self, now: float) -> dict[str, Any]:
+        """The Operation resource as of ``now`` (wire JSON, camelCase)."""
+        status, scheduled, queued, sent, failed, canceled, updated = self.snapshot(now)
         return {
             "id": self.id,
             "status": status,
@@ -235,23 +251,40 @@ class Operation:
                 "unaddressable": self.unaddressable,
                 "scheduled": scheduled,
                 "queued": queued,
-                "sent": processed - failed,
+                "sent": sent,
                 "failed": failed,
-                "canceled": canceled_count,
+                "canceled": canceled,
             },
             "createdAt": self.created_iso,
-            "updatedAt": iso(max(updated, self.created_s)),
+            "updatedAt": iso(updated),
         }
 
     def render(self, now: float) -> bytes:
-        """The view as JSON bytes; a terminal operation's bytes never change, so they are kept."""
+        """``view`` as compact JSON bytes, formatted directly (the hot path of the emulator).
+
+        Nothing in it needs escaping. A terminal operation's bytes never change, so they are kept.
+        """
         if self._final is not None:
             return self._final
-        view = self.view(now)
-        body = json.dumps(view, separators=(",", ":")).encode()
-        if view["status"] in ("COMPLETED", "CANCELED"):
-            self._final = body
-        return body
+        status, scheduled, queued, sent, failed, canceled, updated = self.snapshot(now)
+        body = _OPERATION_JSON % (
+            self.id,
+            status,
+            self.total,
+            self.total,
+            self.unaddressable,
+            scheduled,
+            queued,
+            sent,
+            failed,
+            canceled,
+            self.created_iso,
+            iso(updated),
+        )
+        encoded = body.encode()
+        if status in ("COMPLETED", "CANCELED"):
+            self._final = encoded
+        return encoded
 
     def failure(self, j: int) -> Failure:
         if self.failure_details is not None:
@@ -442,6 +475,7 @@ class EmulatorState:
 
     def set_faults(self, faults: Faults) -> None:
         self.faults = faults
+        self._faults_active = faults.active
         self._fault_rng = random.Random(stable_hash(self.seed, "faults"))
         self._bucket = None if faults.rps_limit is None else _TokenBucket(faults.rps_limit, time.monotonic)
 
@@ -589,7 +623,7 @@ class EmulatorState:
 
     def decide_fault(self, route: str) -> FaultDecision:
         faults = self.faults
-        if not faults.active or (faults.routes is not None and route not in faults.routes):
+        if not self._faults_active or (faults.routes is not None and route not in faults.routes):
             return NO_FAULT
         if self._bucket is not None and not self._bucket.take():
             return FaultDecision("429", False)
