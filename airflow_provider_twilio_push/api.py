@@ -417,6 +417,15 @@ def transport_error(request: ApiRequest, exc: httpx.TransportError) -> TwilioPus
     return error
 
 
+def decoding_error(request: ApiRequest, exc: httpx.DecodingError) -> TwilioPushMalformedResponseError:
+    """An answer whose body could not be decoded (e.g. a broken ``Content-Encoding: gzip``)."""
+    return TwilioPushMalformedResponseError(
+        f"The Twilio Push API's answer to {request.describe()} could not be decoded: "
+        f"{type(exc).__name__} ({exc}).",
+        path=request.path,
+    )
+
+
 def parse_json(request: ApiRequest, response: httpx.Response) -> Any:
     try:
         return json.loads(response.content)

@@ -206,6 +206,8 @@ class TwilioPushHook(BaseHook):
                     )
                 except httpx.TransportError as exc:
                     raise api.transport_error(request, exc) from None
+                except httpx.DecodingError as exc:
+                    raise api.decoding_error(request, exc) from None
                 api.check_response(request, response, settings.conn_id, budget)
                 return response
         raise AssertionError("unreachable: tenacity returns or raises")
@@ -225,6 +227,8 @@ class TwilioPushHook(BaseHook):
                     )
                 except httpx.TransportError as exc:
                     raise api.transport_error(request, exc) from None
+                except httpx.DecodingError as exc:
+                    raise api.decoding_error(request, exc) from None
                 api.check_response(request, response, settings.conn_id, budget)
                 return response
         raise AssertionError("unreachable: tenacity returns or raises")
