@@ -323,6 +323,8 @@ async def test_iter_operations_refuses_a_next_token_that_repeats(
     hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str, make_operation: Callable[..., Any]
 ) -> None:
     def endless(request: httpx.Request) -> httpx.Response:
+        if route.call_count > 3:  # without the check, fail now rather than loop forever
+            return httpx.Response(400, json={"message": "the client kept paging"})
         return httpx.Response(200, json=page_body([make_operation()], "c2FtZQ"))
 
     route = api_mock.get(OPS_PATH).mock(side_effect=endless)
@@ -485,6 +487,42 @@ async def test_max_retries_zero_makes_a_single_attempt(
 
     assert route.call_count == 1
     assert str(caught.value).endswith("(gave up after 1 attempt)")
+
+
+async def test_a_missing_connection_is_a_clear_error(
+    api_mock: respx.MockRouter, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_TWILIO_PUSH_NOWHERE", raising=False)
+    hook = TwilioPushHook("twilio_push_nowhere")
+
+    with pytest.raises(TwilioPushInvalidInputError) as caught:
+        await call(hook, mode, "get_operation", OP_ID)
+
+    assert "'twilio_push_nowhere' is not defined" in str(caught.value)
+    assert "AIRFLOW_CONN_TWILIO_PUSH_NOWHERE" in str(caught.value)
+    assert api_mock.calls.call_count == 0
+
+
+async def test_the_hook_reuses_one_client_until_closed(
+    twilio_conn: dict[str, Any], api_mock: respx.MockRouter, mode: str, make_operation: Callable[..., Any]
+) -> None:
+    route = api_mock.get(OP_PATH).respond(200, json=make_operation())
+    hook = TwilioPushHook()
+    if mode == "sync":
+        with hook:
+            client = hook.get_client()
+            hook.get_operation(OP_ID)
+            hook.get_operation(OP_ID)
+            assert hook.get_client() is client
+    else:
+        async with hook:
+            client = await hook.aget_client()
+            await hook.aget_operation(OP_ID)
+            await hook.aget_operation(OP_ID)
+            assert await hook.aget_client() is client
+
+    assert route.call_count == 2
+    assert client.is_closed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -749,6 +787,7 @@ async def test_retry_after_is_honoured(
     ]
 
 
+@pytest.mark.timeout(20)  # unbounded, the waits would add up to minutes
 async def test_backoff_is_bounded_by_retry_backoff_max(
     twilio_conn: dict[str, Any], api_mock: respx.MockRouter, mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
