@@ -13,12 +13,6 @@ from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from .helpers import OPERATIONS, check_invariant
 
 
-@pytest.fixture(autouse=True)
-def _fresh_request_budgets() -> None:
-    """Overrides tests/conftest.py's: these tests never use the hook, so they need not import
-    it (and with it Airflow, which takes seconds)."""
-
-
 @pytest.fixture
 def emulator(twilio_push_emulator: EmulatorHandle) -> EmulatorHandle:
     return twilio_push_emulator
