@@ -247,7 +247,8 @@ class AirflowHarness:
 
     def stop(self) -> None:
         self.client.close()
-        stop_processes(list(self.processes.values()), signal.SIGTERM, grace=10)
+        # Short grace: a triggerer whose trigger runner ignores SIGINT waits 10 s before escalating itself.
+        stop_processes(list(self.processes.values()), signal.SIGTERM, grace=5)
         self.processes.clear()
         leftovers = self.leftover_processes()
         for proc in leftovers:
