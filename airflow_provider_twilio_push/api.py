@@ -292,8 +292,6 @@ def to_utc(value: object, name: str) -> datetime:
             raise TwilioPushInvalidInputError(
                 f"Invalid {name} {value!r}: expected an ISO 8601 date-time such as '2024-01-15T09:30:00Z'."
             )
-        if "T" not in value and " " not in value:
-            parsed = parsed.replace(tzinfo=pendulum.UTC)
         value = parsed
     if not isinstance(value, datetime):
         raise TwilioPushInvalidInputError(
@@ -364,10 +362,10 @@ def check_response(
     twilio_message = body.get("message")
     more_info = body.get("moreInfo", body.get("more_info"))
     message = f"Twilio Push API answered {status} {response.reason_phrase} to {request.describe()}"
-    if twilio_message or code is not None:
-        message += f": {twilio_message or ''}".rstrip()
-        if code is not None:
-            message += f" (Twilio error {code})"
+    if twilio_message:
+        message += f": {twilio_message}"
+    if code is not None:
+        message += f" (Twilio error {code})"
     error_class: type[TwilioPushAPIError]
     if status in (401, 403):
         error_class = TwilioPushAuthError
@@ -496,7 +494,7 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
 
 def backoff_delay(attempt: int, backoff: float, backoff_max: float) -> float:
     """Exponential backoff with equal jitter: half of the delay is fixed, half random."""
-    delay: float = min(backoff_max, backoff * 2.0 ** (attempt - 1))
+    delay: float = min(backoff_max, backoff * 2.0 ** min(attempt - 1, 32))
     return delay / 2 + random.uniform(0, delay / 2)
 
 
@@ -595,6 +593,7 @@ class Pager:
             status=status, start_date=start_date, end_date=end_date, page_size=page_size
         )
         self._request: ApiRequest | None = self._first
+        self._seen_tokens: set[str] = set()
         self._remaining: int | None = max_items
         if max_items == 0:
             self._request = None
@@ -612,13 +611,15 @@ class Pager:
         current = self._request.params.get("pageToken") if self._request and self._request.params else None
         if not token or self._remaining == 0:
             self._request = None
-        elif token == current:
+        elif token == current or token in self._seen_tokens:
+            which = "the page just read" if token == current else "an earlier page"
             raise TwilioPushMalformedResponseError(
                 f"Twilio Push API answered GET {OPERATIONS_PATH} with pagination.next equal to the "
-                "token of the page just read: paging would never end.",
+                f"token of {which}: paging would never end.",
                 path=OPERATIONS_PATH,
             )
         else:
+            self._seen_tokens.add(token)
             self._request = ApiRequest(
                 "GET", OPERATIONS_PATH, params={**(self._first.params or {}), "pageToken": token}
             )

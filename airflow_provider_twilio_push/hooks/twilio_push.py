@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import weakref
@@ -409,8 +410,10 @@ class TwilioPushHook(BaseHook):
     # -- the UI's Test button ------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """Make one cheap authenticated call (a one-item page of operations)."""
+        """Make one cheap authenticated call (a one-item page of operations), without retries:
+        the UI's Test button must answer at once."""
         try:
+            self._settings = dataclasses.replace(self.get_settings(), max_retries=0)
             self.list_operations(page_size=1)
         except Exception as exc:  # the UI shows the reason; it must never see a traceback
             return False, str(exc) or type(exc).__name__
