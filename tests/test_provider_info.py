@@ -60,12 +60,20 @@ def test_the_entry_point_is_registered() -> None:
     assert ours[0].load() is get_provider_info
 
 
-def test_the_hook_module_and_the_connection_types_hook_class_import(info: dict[str, Any]) -> None:
-    # Only the hook is checked here: the trigger, sensor and operator modules land separately.
-    hook_modules = [module for entry in info["hooks"] for module in entry["python-modules"]]
-    assert hook_modules == ["airflow_provider_twilio_push.hooks.twilio_push"]
-    for module in hook_modules:
-        importlib.import_module(module)
+def test_every_module_and_the_connection_types_hook_class_import(info: dict[str, Any]) -> None:
+    modules = {
+        kind: [module for entry in info[kind] for module in entry["python-modules"]]
+        for kind in ("hooks", "triggers", "sensors", "operators")
+    }
+    assert modules == {
+        "hooks": ["airflow_provider_twilio_push.hooks.twilio_push"],
+        "triggers": ["airflow_provider_twilio_push.triggers.twilio_push"],
+        "sensors": ["airflow_provider_twilio_push.sensors.twilio_push"],
+        "operators": ["airflow_provider_twilio_push.operators.twilio_push"],
+    }
+    for names in modules.values():
+        for module in names:
+            importlib.import_module(module)
 
     (connection_type,) = info["connection-types"]
     module_name, _, class_name = connection_type["hook-class-name"].rpartition(".")
