@@ -170,6 +170,9 @@ class AirflowHarness:
         for name in COMPONENTS:
             self._spawn(name)
         self._wait(self._all_healthy, timeout, "every component to be healthy")
+        # The api-server builds its Execution API on the first request to it, which takes 5-20 s here; the
+        # first task's worker would time out (after 5 s) and retry while it does.
+        self.client.get("/execution/health", timeout=timeout).raise_for_status()
         token = self.client.get("/auth/token").raise_for_status().json()["access_token"]
         self.client.headers["Authorization"] = f"Bearer {token}"
 

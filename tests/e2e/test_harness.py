@@ -19,7 +19,7 @@ def harness(airflow_harness: AirflowHarness) -> AirflowHarness:
 
 
 def test_deferred_sensor_then_task(harness: AirflowHarness) -> None:
-    run_id = harness.trigger_dag(DAG_ID, conf={"wait_seconds": 3})
+    run_id = harness.trigger_dag(DAG_ID, conf={"wait_seconds": 5})
 
     deferred = harness.wait_for_task_state(DAG_ID, run_id, "wait", ["deferred"])
     assert deferred["trigger"]["classpath"] == TRIGGER
@@ -29,8 +29,10 @@ def test_deferred_sensor_then_task(harness: AirflowHarness) -> None:
     assert states == {"wait": ("success", 1), "answer": ("success", 1)}
     assert harness.xcom(DAG_ID, run_id, "answer") == {"answer": 42, "items": ["a", "b"]}
 
-    [trigger_log] = harness.trigger_logs(DAG_ID, run_id, "wait").values()
+    [(triggerer_job_id, trigger_log)] = harness.trigger_logs(DAG_ID, run_id, "wait").items()
     assert "Trigger fired event" in trigger_log
+    job = harness.db_query("SELECT job_type FROM job WHERE id = ?", [triggerer_job_id])
+    assert job == [{"job_type": "TriggererJob"}]
     assert "Pausing task as DEFERRED" in harness.task_log(DAG_ID, run_id, "wait")
 
 
@@ -43,6 +45,7 @@ def test_run_survives_killed_triggerer(harness: AirflowHarness) -> None:
         return next((job_id for job_id, text in logs.items() if "starting" in text), None)
 
     old_triggerer = wait_until(running_trigger, 30, "the trigger to run in the first triggerer")
+    assert harness.task_instance(DAG_ID, run_id, "wait")["state"] == "deferred"
     harness.kill_triggerer()
     harness.start_triggerer()
 
