@@ -3,6 +3,13 @@
 Each component is its own subprocess in its own session, logging to ``<home>/logs/components/``, so a test
 can kill the triggerer while a task is deferred and start a new one. Everything is driven through the
 public REST API v2 of the api-server; the sqlite metadata database can be read directly (read-only).
+
+In tests, use the ``airflow_harness`` fixture (tests/e2e/conftest.py); elsewhere::
+
+    with run_airflow(home, [dag_folder], {"AIRFLOW_CONN_X": "..."}) as airflow:
+        airflow.wait_for_dag("my_dag")
+        run_id = airflow.trigger_dag("my_dag", conf={"key": "value"})
+        assert airflow.wait_for_run("my_dag", run_id) == "success"
 """
 
 from __future__ import annotations
