@@ -403,7 +403,11 @@ def _epoch(timestamp: str) -> float:
 def run_airflow(
     home: Path, dag_folders: Sequence[Path], extra_env: Mapping[str, str] | None = None, timeout: float = 180
 ) -> Iterator[AirflowHarness]:
-    """Start Airflow in ``home`` (a fresh directory) and stop every process it started on exit."""
+    """Start Airflow in ``home`` (a fresh directory) and stop every process it started on exit.
+
+    Each of ``dag_folders`` is linked into the DAGs folder under its own name. ``extra_env`` goes to every
+    Airflow process after the harness's settings, so it may also override them.
+    """
     harness = AirflowHarness(home, dag_folders, extra_env or {})
     try:
         harness.start(timeout)
