@@ -25,7 +25,10 @@ log = logging.getLogger(__name__)
 _shared_async_clients: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[ConnectionSettings, httpx.AsyncClient]
 ] = weakref.WeakKeyDictionary()
-
+# One lock per loop: a fleet of triggers starting together builds one client, not one each.
+_shared_async_client_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 _budgets: dict[ConnectionSettings, api.RequestBudget] = {}
 
@@ -39,24 +42,28 @@ def _budget(settings: ConnectionSettings) -> api.RequestBudget:
 
 
 async def _new_async_client(settings: ConnectionSettings, **options: Any) -> httpx.AsyncClient:
-    # The first client of the process loads the CA bundle (~16 ms of CPU): keep it off the loop.
-    await asyncio.to_thread(api.shared_ssl_context)
+    if api.shared_ssl_context.cache_info().currsize == 0:
+        # The first client of the process loads the CA bundle (~16 ms of CPU): keep it off the loop.
+        await asyncio.to_thread(api.shared_ssl_context)
     return httpx.AsyncClient(**api.client_options(settings), **options)
 
 
 async def _shared_async_client(settings: ConnectionSettings) -> httpx.AsyncClient:
-    clients = _shared_async_clients.setdefault(asyncio.get_running_loop(), {})
+    loop = asyncio.get_running_loop()
+    clients = _shared_async_clients.setdefault(loop, {})
     client = clients.get(settings)
-    if client is None or client.is_closed:
-        # Many concurrent polls wait for a pooled connection instead of timing out on the pool;
-        # each request keeps its connect/read timeouts.
-        client = await _new_async_client(
-            settings, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        )
-        client.timeout = httpx.Timeout(settings.timeout, pool=None)
-        if (winner := clients.setdefault(settings, client)) is not client:
-            await client.aclose()
-            client = winner
+    if client is not None and not client.is_closed:
+        return client
+    async with _shared_async_client_locks.setdefault(loop, asyncio.Lock()):
+        client = clients.get(settings)
+        if client is None or client.is_closed:
+            # Many concurrent polls wait for a pooled connection instead of timing out on the
+            # pool; each request keeps its connect/read timeouts.
+            client = await _new_async_client(
+                settings, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            )
+            client.timeout = httpx.Timeout(settings.timeout, pool=None)
+            clients[settings] = client
     return client
 
 
