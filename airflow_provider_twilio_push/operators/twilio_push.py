@@ -82,6 +82,20 @@ def _check_max_failure_rate(value: object) -> None:
         )
 
 
+def _wait_seconds(value: object) -> float:
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+        or seconds <= 0
+    ):
+        raise TwilioPushInvalidInputError(
+            f"Invalid wait_timeout={value!r}: expected a number of seconds > 0 or a positive timedelta."
+        )
+    return float(seconds)
+
+
 def _check_poll_interval(value: object) -> None:
     # NaN passes "<= 0" and makes time.sleep() raise; 0 or inf would poll in a busy loop or never.
     if (
@@ -151,9 +165,7 @@ class TwilioPushOperationStatsOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
-        self.wait_timeout = (
-            wait_timeout.total_seconds() if isinstance(wait_timeout, timedelta) else float(wait_timeout)
-        )
+        self.wait_timeout = _wait_seconds(wait_timeout)
 
     @cached_property
     def hook(self) -> TwilioPushHook:
@@ -289,9 +301,7 @@ class TwilioPushSendOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
-        self.wait_timeout = (
-            wait_timeout.total_seconds() if isinstance(wait_timeout, timedelta) else float(wait_timeout)
-        )
+        self.wait_timeout = _wait_seconds(wait_timeout)
         self.fail_on_canceled = fail_on_canceled
 
     @cached_property
