@@ -507,6 +507,10 @@ class RequestBudget:
     ``reserve()`` books the next slot and returns how long to wait for it (0 for none).
     """
 
+    #: Seconds after its slot beyond which a request that wakes up late (a blocked event loop,
+    #: a stalled process) books a new slot: the requests due during a stall must not all go at once.
+    late_after = 0.5
+
     def __init__(self, max_requests_per_second: float | None = None) -> None:
         self.interval = 1.0 / max_requests_per_second if max_requests_per_second else 0.0
         self._next_slot = 0.0

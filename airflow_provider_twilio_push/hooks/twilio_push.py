@@ -41,6 +41,21 @@ def _budget(settings: ConnectionSettings) -> api.RequestBudget:
     return budget
 
 
+async def _await_slot(budget: api.RequestBudget) -> None:
+    """Wait for this request's slot in the connection's budget.
+
+    A request that wakes up well after its slot books a new one, once: otherwise, after the
+    event loop was blocked, every request that fell due meanwhile would go out at the same time.
+    """
+    for _ in range(2):
+        if (wait := budget.reserve()) <= 0:
+            return
+        due = time.monotonic() + wait
+        await asyncio.sleep(wait)
+        if time.monotonic() - due <= budget.late_after:
+            return
+
+
 async def _new_async_client(settings: ConnectionSettings, **options: Any) -> httpx.AsyncClient:
     if api.shared_ssl_context.cache_info().currsize == 0:
         # The first client of the process loads the CA bundle (~16 ms of CPU): keep it off the loop.
@@ -227,8 +242,7 @@ class TwilioPushHook(BaseHook):
         budget = _budget(settings)
         async for attempt in AsyncRetrying(**self._retry_options(request, settings)):
             with attempt:
-                if (wait := budget.reserve()) > 0:
-                    await asyncio.sleep(wait)
+                await _await_slot(budget)
                 try:
                     response = await client.request(
                         request.method, request.path, params=request.params, json=request.body
