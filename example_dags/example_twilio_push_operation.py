@@ -48,7 +48,9 @@ with DAG(
         task_id="send_push",
         to="{{ params.recipients }}",
         content={"title": "Your order has shipped", "body": "Track it in the app."},
-        tags={"campaign": "shipping-{{ ds }}"},
+        # Not {{ ds }}: Airflow 3 runs may have no logical date (e.g. triggered through the REST API
+        # with "logical_date": null), and then `ds` is undefined and the task fails to render.
+        tags={"campaign": "shipping-{{ dag_run.run_after | ds }}"},
     )
 
     # Deferrable: between polls the task waits in the triggerer, not in a worker slot. Its
