@@ -1,6 +1,6 @@
 """Bad inputs (issue 9): one table of input -> exact message -> number of requests sent.
 
-The cases live in ``bad_inputs.py``; ``docs/bad-inputs.md`` is rendered from them. Each case runs
+The cases live in ``bad_inputs.py``; the README's bad-input section is rendered from them. Each case runs
 against the emulator (its counters say how many requests reached it) or, for answers the
 emulator never gives, against a respx mock of https://comms.twilio.com. Every case runs inside
 one respx router that passes the emulator's traffic through and answers anything else with 599
@@ -27,7 +27,17 @@ from airflow_provider_twilio_push.operators.twilio_push import (
     TwilioPushSendOperator,
 )
 
-from .bad_inputs import CASES, DOC_PATH, MAX_RETRIES, OP, UNKNOWN_OP, Answer, Case, render_markdown
+from .bad_inputs import (
+    CASES,
+    MAX_RETRIES,
+    OP,
+    README_PATH,
+    UNKNOWN_OP,
+    Answer,
+    Case,
+    readme_section,
+    render_markdown,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -129,9 +139,9 @@ def test_the_table_covers_the_issue_and_is_big_enough() -> None:
 
 
 def test_the_document_lists_the_same_cases_and_messages() -> None:
-    """docs/bad-inputs.md is render_markdown() of the cases: regenerate it after changing a case."""
-    assert DOC_PATH.read_text() == render_markdown(), (
-        "docs/bad-inputs.md is out of date: run .venv/bin/python tests/reliability/bad_inputs.py"
+    """The README's table is render_markdown() of the cases: regenerate it after changing a case."""
+    assert readme_section(README_PATH.read_text()) == render_markdown(), (
+        "The README's bad-input table is out of date: run .venv/bin/python tests/reliability/bad_inputs.py"
     )
 
 
