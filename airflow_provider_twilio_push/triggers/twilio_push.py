@@ -20,6 +20,9 @@ EVENT_CANCELED = "canceled"
 EVENT_TIMEOUT = "timeout"
 EVENT_ERROR = "error"
 
+#: Seconds between polls at the least, whatever ``poll_interval`` says.
+MIN_POLL_INTERVAL = 0.1
+
 
 class TwilioPushOperationTrigger(BaseTrigger):
     """Waits until a push-notification operation is COMPLETED or CANCELED.
@@ -66,9 +69,11 @@ class TwilioPushOperationTrigger(BaseTrigger):
         hook = TwilioPushHook(self.twilio_push_conn_id, shared_async_client=True)
         last: Operation | None = None
         progress = ""
+        # A sensor may say poke_interval=0; that must not become a busy loop against the API.
+        interval = max(self.poll_interval, MIN_POLL_INTERVAL)
         # A fleet of triggers deferred together must not poll in lockstep: start at a random
         # point of the first interval (the sensor checked the operation just before deferring).
-        delay = random.uniform(0, self.poll_interval)
+        delay = random.uniform(0, interval)
         try:
             while True:
                 if self._seconds_left() <= delay:
@@ -76,7 +81,7 @@ class TwilioPushOperationTrigger(BaseTrigger):
                     yield self._timeout_event(last)
                     return
                 await asyncio.sleep(delay)
-                delay = self.poll_interval
+                delay = interval
                 try:
                     async with asyncio.timeout(self._seconds_left()):
                         operation = await hook.aget_operation(self.operation_id)
