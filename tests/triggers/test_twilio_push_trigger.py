@@ -28,7 +28,7 @@ def make_trigger(**overrides: Any) -> TwilioPushOperationTrigger:
     kwargs: dict[str, Any] = {
         "operation_id": OPERATION_ID,
         "twilio_push_conn_id": "twilio_push_default",
-        "poll_interval": 0.01,
+        "poll_interval": 0.1,  # the trigger polls at most every 0.1 s (MIN_POLL_INTERVAL)
         "end_time": time.time() + 30,
     }
     kwargs.update(overrides)
@@ -153,7 +153,7 @@ async def test_deadline_gives_a_timeout_event_with_the_last_operation_seen(
     operation_route.side_effect = lambda request: op_response("PROCESSING")
     clock = Stopwatch()
 
-    payload = await single_event(make_trigger(poll_interval=0.05, end_time=time.time() + 0.5))
+    payload = await single_event(make_trigger(poll_interval=0.1, end_time=time.time() + 0.5))
 
     assert 0.45 <= clock.elapsed < 1.5
     assert payload == {
@@ -175,7 +175,7 @@ async def test_deadline_when_the_operation_was_never_read(operation_route: respx
         503, "Service Unavailable", 20503, retry_after="0"
     )
 
-    payload = await single_event(make_trigger(poll_interval=0.05, end_time=time.time() + 0.4))
+    payload = await single_event(make_trigger(poll_interval=0.1, end_time=time.time() + 0.4))
 
     assert payload == {
         "status": "timeout",
@@ -235,7 +235,7 @@ async def test_deadline_cuts_a_request_or_a_retry_wait_short(
         operation_route.side_effect = [first, twilio_error(429, "Too Many Requests", 20429, retry_after="30")]
     clock = Stopwatch()
 
-    payload = await single_event(make_trigger(poll_interval=0.05, end_time=time.time() + 0.6))
+    payload = await single_event(make_trigger(poll_interval=0.1, end_time=time.time() + 0.6))
 
     assert 0.55 <= clock.elapsed < 1.5
     assert payload["status"] == "timeout"
@@ -511,7 +511,7 @@ async def test_cancellation_propagates_and_releases_the_hook(
             await answered.wait()
     else:
         operation_route.side_effect = [op_response("PROCESSING"), hang]
-        task = asyncio.create_task(single_event(make_trigger(poll_interval=0.01)))
+        task = asyncio.create_task(single_event(make_trigger(poll_interval=0.1)))
         async with asyncio.timeout(5):
             await hanging.wait()
     await asyncio.sleep(0.01)
@@ -537,7 +537,7 @@ async def test_cancellation_does_not_emit_an_event(
     events: list[Any] = []
 
     async def consume() -> None:
-        async for event in make_trigger(poll_interval=0.01).run():
+        async for event in make_trigger(poll_interval=0.1).run():
             events.append(event)
 
     task = asyncio.create_task(consume())

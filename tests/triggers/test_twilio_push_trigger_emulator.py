@@ -20,7 +20,7 @@ GET_OPERATION = "GET /v1/PushNotifications/Operations/{id}"
 UNKNOWN_ID = "comms_operation_01zzzzzzzzzzzzzzzzzzzzzzzz"
 
 
-def make_trigger(operation_id: str, *, poll_interval: float = 0.05, within: float | None = 30.0) -> Any:
+def make_trigger(operation_id: str, *, poll_interval: float = 0.1, within: float | None = 30.0) -> Any:
     return TwilioPushOperationTrigger(
         operation_id=operation_id,
         twilio_push_conn_id="twilio_push_default",
@@ -70,7 +70,7 @@ async def test_runs_to_completion_through_injected_faults(
     operation = emulator.control.create_operation(
         total=50, duration=60, failure_ratio=0.1, unaddressable_ratio=0.1
     )
-    task = asyncio.create_task(single_event(make_trigger(operation["id"], poll_interval=0.02), limit=40))
+    task = asyncio.create_task(single_event(make_trigger(operation["id"]), limit=40))
 
     def malformed_seen() -> bool:
         return any("with a body that is not JSON" in entry["event"] for entry in logs)
