@@ -22,6 +22,8 @@ EVENT_ERROR = "error"
 
 #: Seconds between polls at the least, whatever ``poll_interval`` says.
 MIN_POLL_INTERVAL = 0.1
+#: When the deadline falls between two polls, one last poll at the deadline may take this long.
+FINAL_POLL_TIMEOUT = 0.5
 
 
 class TwilioPushOperationTrigger(BaseTrigger):
@@ -74,16 +76,21 @@ class TwilioPushOperationTrigger(BaseTrigger):
         # A fleet of triggers deferred together must not poll in lockstep: start at a random
         # point of the first interval (the sensor checked the operation just before deferring).
         delay = random.uniform(0, interval)
+        final = False
         try:
             while True:
-                if self._seconds_left() <= delay:
-                    await asyncio.sleep(max(self._seconds_left(), 0))
+                left = self._seconds_left()
+                if left <= 0 or final:
                     yield self._timeout_event(last)
                     return
+                if left <= delay:
+                    # The deadline comes before the next poll: take a last look at the deadline.
+                    final = True
+                    delay = left
                 await asyncio.sleep(delay)
                 delay = interval
                 try:
-                    async with asyncio.timeout(self._seconds_left()):
+                    async with asyncio.timeout(FINAL_POLL_TIMEOUT if final else self._seconds_left()):
                         operation = await hook.aget_operation(self.operation_id)
                 except TimeoutError:
                     yield self._timeout_event(last)

@@ -203,18 +203,40 @@ async def test_end_time_in_the_past_times_out_at_once_without_a_request(
     assert operation_route.call_count == 0
 
 
-async def test_deadline_falls_between_polls_the_event_comes_at_the_deadline(
+async def test_deadline_falls_between_polls_one_last_poll_at_the_deadline(
     operation_route: respx.Route, op_response: OpResponse
 ) -> None:
-    operation_route.side_effect = lambda request: op_response("PROCESSING")
+    polled_at: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        polled_at.append(time.time())
+        return op_response("PROCESSING")
+
+    operation_route.side_effect = answer
+    end_time = time.time() + 0.3
     clock = Stopwatch()
 
-    # The first poll comes within 0 to 2 s (jitter), the next 2 s later: past the deadline.
-    payload = await single_event(make_trigger(poll_interval=2.0, end_time=time.time() + 0.3))
+    # The first poll comes within 0 to 2 s (jitter), the next 2 s later: both past the deadline,
+    # so the trigger takes its last look at the deadline and then reports the timeout.
+    payload = await single_event(make_trigger(poll_interval=2.0, end_time=end_time))
 
-    assert 0.25 <= clock.elapsed < 0.8
+    assert 0.25 <= clock.elapsed < 1.0
     assert payload["status"] == "timeout"
-    assert operation_route.call_count <= 1
+    assert 1 <= len(polled_at) <= 2
+    assert polled_at[-1] >= end_time - 0.01
+
+
+async def test_an_operation_that_ends_just_before_the_deadline_is_not_a_timeout(
+    operation_route: respx.Route, op_response: OpResponse
+) -> None:
+    end_time = time.time() + 0.5
+    operation_route.side_effect = lambda request: op_response(
+        "COMPLETED" if time.time() >= end_time - 0.05 else "PROCESSING"
+    )
+
+    payload = await single_event(make_trigger(poll_interval=5.0, end_time=end_time))
+
+    assert payload["status"] == "success"
 
 
 @pytest.mark.parametrize("stall", ["hanging request", "long Retry-After"])
