@@ -29,9 +29,11 @@ with DAG(
 ) as dag:
 
     @task
-    def summarize_operations(data_interval_end: Any = None) -> list[str]:
+    def summarize_operations(data_interval_end: Any = None, dag_run: Any = None) -> list[str]:
         """Log yesterday's totals (UTC); return the ids of operations still SCHEDULED or PROCESSING."""
-        day = pendulum.instance(data_interval_end).in_tz("UTC").start_of("day").subtract(days=1)
+        # A manual run without a logical date has no data interval: take the day before it ran.
+        moment = data_interval_end or dag_run.run_after
+        day = pendulum.instance(moment).in_tz("UTC").start_of("day").subtract(days=1)
         statuses: Counter[str] = Counter()
         notifications: Counter[str] = Counter()
         unfinished = []
