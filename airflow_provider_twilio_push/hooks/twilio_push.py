@@ -18,6 +18,7 @@ from tenacity import AsyncRetrying, Retrying
 from airflow_provider_twilio_push import api
 from airflow_provider_twilio_push.api import ApiRequest, ConnectionSettings
 from airflow_provider_twilio_push.exceptions import TwilioPushAPIError, TwilioPushInvalidInputError
+from airflow_provider_twilio_push.hooks._transport import PooledAsyncTransport
 from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage, OperationStatus
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ _shared_async_client_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
 )
 
 _budgets: dict[ConnectionSettings, api.RequestBudget] = {}
+# httpx's default limits, for the clients of hooks that do not share theirs.
+_DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
 def _budget(settings: ConnectionSettings) -> api.RequestBudget:
@@ -56,11 +59,17 @@ async def _await_slot(budget: api.RequestBudget) -> None:
             return
 
 
-async def _new_async_client(settings: ConnectionSettings, **options: Any) -> httpx.AsyncClient:
+async def _new_async_client(
+    settings: ConnectionSettings, limits: httpx.Limits = _DEFAULT_LIMITS, **options: Any
+) -> httpx.AsyncClient:
     if api.shared_ssl_context.cache_info().currsize == 0:
         # The first client of the process loads the CA bundle (~16 ms of CPU): keep it off the loop.
         await asyncio.to_thread(api.shared_ssl_context)
-    return httpx.AsyncClient(**api.client_options(settings), **options)
+    # httpx's own transport costs more CPU per request than the rest of a trigger's poll (and
+    # its pool collapses once requests queue): see _transport.py. Proxies from the environment
+    # still get httpx's transports (mounted by the client, with these limits).
+    transport = PooledAsyncTransport(ssl_context=api.shared_ssl_context(), limits=limits)
+    return httpx.AsyncClient(**api.client_options(settings), limits=limits, transport=transport, **options)
 
 
 async def _shared_async_client(settings: ConnectionSettings) -> httpx.AsyncClient:
