@@ -7,6 +7,7 @@ or typed errors. The hook only moves bytes.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import enum
 import ipaddress
@@ -226,6 +227,12 @@ def _extra_number(
 def shared_ssl_context() -> ssl.SSLContext:
     """One SSL context for every client of the process: loading the CA bundle is costly."""
     return ssl.create_default_context(cafile=certifi.where())
+
+
+def basic_auth_header(settings: ConnectionSettings) -> str:
+    """The ``Authorization`` header value for the connection, as ``httpx.BasicAuth`` sends it."""
+    token = base64.b64encode(f"{settings.username}:{settings.password}".encode()).decode()
+    return f"Basic {token}"
 
 
 def client_options(settings: ConnectionSettings) -> dict[str, Any]:
