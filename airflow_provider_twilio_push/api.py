@@ -544,6 +544,44 @@ def is_retryable(policy: RetryPolicy, exc: BaseException) -> bool:
     return isinstance(exc, TwilioPushConnectionError) and exc.never_sent
 
 
+def retry_delay(exc: BaseException | None, attempt: int, backoff: float, backoff_max: float) -> float:
+    """Seconds to wait after failed attempt number ``attempt``: ``Retry-After``, else backoff."""
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return float(retry_after)
+    return backoff_delay(attempt, backoff, backoff_max)
+
+
+def _retry_message(exc: BaseException | None, delay: float, next_attempt: int, max_retries: int) -> str:
+    return f"{exc}; retrying in {delay:.1f} s (attempt {next_attempt} of {max_retries + 1})"
+
+
+def first_retry_delay(
+    request: ApiRequest,
+    exc: Exception,
+    *,
+    max_retries: int,
+    backoff: float,
+    backoff_max: float,
+    on_retry: Callable[[str], None],
+) -> float:
+    """After a failed first attempt: the wait before the second one, said through ``on_retry``.
+
+    Raises what the call ends with when there is no second attempt: ``exc`` itself when it may
+    not be retried, else ``exc`` saying it gave up after 1 attempt (``max_retries`` 0). The
+    first attempt runs outside tenacity (cheaper); later ones use :func:`retry_options` with
+    ``attempts_made=1``, and together they behave as ``retry_options()`` alone would.
+    """
+    if not is_retryable(request.retry_policy, exc):
+        raise exc
+    if max_retries < 1:
+        assert isinstance(exc, TwilioPushAPIError)
+        raise exc.after_attempts(1) from exc
+    delay = retry_delay(exc, 1, backoff, backoff_max)
+    on_retry(_retry_message(exc, delay, 2, max_retries))
+    return delay
+
+
 def retry_options(
     request: ApiRequest,
     *,
@@ -551,30 +589,30 @@ def retry_options(
     backoff: float,
     backoff_max: float,
     on_retry: Callable[[str], None],
+    attempts_made: int = 0,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetrying`` alike."""
+    """Keyword arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetrying`` alike.
+
+    ``attempts_made``: attempts already made before tenacity takes over (see
+    :func:`first_retry_delay`); attempt numbers in waits and messages count them.
+    """
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return float(retry_after)
-        return backoff_delay(state.attempt_number, backoff, backoff_max)
+        return retry_delay(exc, state.attempt_number + attempts_made, backoff, backoff_max)
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
-        on_retry(
-            f"{exc}; retrying in {delay:.1f} s (attempt {state.attempt_number + 1} of {max_retries + 1})"
-        )
+        on_retry(_retry_message(exc, delay, state.attempt_number + attempts_made + 1, max_retries))
 
     def give_up(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         assert isinstance(exc, TwilioPushAPIError)
-        raise exc.after_attempts(state.attempt_number) from exc
+        raise exc.after_attempts(state.attempt_number + attempts_made) from exc
 
     return {
-        "stop": stop_after_attempt(max_retries + 1),
+        "stop": stop_after_attempt(max_retries + 1 - attempts_made),
         "wait": wait,
         "retry": retry_if_exception(lambda exc: is_retryable(request.retry_policy, exc)),
         "before_sleep": before_sleep,
