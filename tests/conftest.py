@@ -6,10 +6,11 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import respx
 
 # Before Airflow is imported anywhere: never read or write the developer's ~/airflow.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="twilio-push-tests-")
@@ -67,3 +68,29 @@ def _fresh_request_budgets() -> None:
     hook_module = sys.modules.get("airflow_provider_twilio_push.hooks.twilio_push")
     if hook_module is not None:  # importing it here would import Airflow for every test
         hook_module._budgets.clear()
+
+
+# The Comms API mocked at the transport, for the trigger and sensor unit tests.
+MOCK_BASE_URL = "https://comms.twilio.com"
+OPERATION_PATH = f"/v1/PushNotifications/Operations/{OPERATION_ID}"
+
+
+@pytest.fixture
+def fast_conn(twilio_conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """``twilio_push_default`` with ``max_retries=1``: exhausting the hook's retries takes 2 requests."""
+    conn = {**twilio_conn, "extra": {"max_retries": 1}}
+    monkeypatch.setenv("AIRFLOW_CONN_TWILIO_PUSH_DEFAULT", json.dumps(conn))
+    return conn
+
+
+@pytest.fixture
+def api(fast_conn: dict[str, Any]) -> Iterator[respx.MockRouter]:
+    """The Comms API, mocked at the transport; a request to any other route fails the test."""
+    with respx.mock(base_url=MOCK_BASE_URL, assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+def operation_route(api: respx.MockRouter) -> respx.Route:
+    """``GET /v1/PushNotifications/Operations/{OPERATION_ID}``; give it a side_effect."""
+    return api.get(OPERATION_PATH)
