@@ -476,6 +476,15 @@ def describe_validation_error(exc: ValidationError, limit: int = 3) -> str:
     return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
 
 
+def describe_progress(operation: Operation) -> str:
+    """One line for the task log: the user's progress bar."""
+    stats = operation.stats
+    return (
+        f"Operation {operation.id} is {operation.status.value}: {stats.sent:,} sent, "
+        f"{stats.failed:,} failed, {stats.queued:,} queued of {stats.total:,}"
+    )
+
+
 def parse_operation(request: ApiRequest, response: httpx.Response) -> Operation:
     return parse_model(request, response, Operation)
 

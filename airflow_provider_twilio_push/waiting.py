@@ -9,17 +9,13 @@ from typing import Any, NoReturn
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSensorTimeout, BaseOperator
 from pydantic import ValidationError
 
+from airflow_provider_twilio_push.api import describe_progress
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationStatus
-from airflow_provider_twilio_push.triggers.twilio_push import (
-    EVENT_CANCELED,
-    EVENT_COMPLETED,
-    EVENT_ERROR,
-    EVENT_TIMEOUT,
-    TwilioPushOperationTrigger,
-    describe_progress,
-)
+
+# The trigger module (and airflow.triggers.base, ~10 ms) is imported when a task defers or
+# resumes, not by every DAG file that imports the sensor or an operator.
 
 #: The deferral's own timeout fires this long after the trigger's deadline: it is only a
 #: backstop for a trigger that could not run at all.
@@ -36,6 +32,8 @@ def defer_until_terminal(
     method_name: str = "execute_complete",
 ) -> NoReturn:
     """Defer ``task`` to a :class:`TwilioPushOperationTrigger` with an absolute deadline."""
+    from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
+
     seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
     end_time = None if seconds is None else time.time() + seconds
     task.log.info(
@@ -81,6 +79,13 @@ def poll_until_terminal(
 
 def operation_from_event(event: Any, *, operation_id: str) -> Operation:
     """The final operation of a trigger event, or the error the event stands for."""
+    from airflow_provider_twilio_push.triggers.twilio_push import (
+        EVENT_CANCELED,
+        EVENT_COMPLETED,
+        EVENT_ERROR,
+        EVENT_TIMEOUT,
+    )
+
     status = event.get("status") if isinstance(event, dict) else None
     message = event.get("message") if isinstance(event, dict) else None
     if status in (EVENT_COMPLETED, EVENT_CANCELED):

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
-from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 from tenacity import AsyncRetrying, Retrying
 
@@ -197,6 +196,13 @@ class TwilioPushHook(BaseHook):
 
     async def aget_settings(self) -> ConnectionSettings:
         if self._settings is None:
+            # Not imported with the module: DAG files import the hook, only async code needs this
+            # (the trigger module imports it up front for the triggerer).
+            from airflow.providers.common.compat.connection import (
+                get_async_connection,
+                get_async_extra_dejson,
+            )
+
             try:
                 conn = await get_async_connection(self.twilio_push_conn_id, hook=self)
             except AirflowNotFoundException:

@@ -16,10 +16,10 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_twilio_push.api import describe_progress
 from airflow_provider_twilio_push.exceptions import TwilioPushError, TwilioPushInvalidInputError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationError
-from airflow_provider_twilio_push.triggers.twilio_push import describe_progress
 from airflow_provider_twilio_push.waiting import (
     defer_until_terminal,
     operation_from_event,

@@ -8,11 +8,24 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+# Imported here, where the triggerer loads the trigger class, rather than by the hook's first
+# aget_settings on the event loop; DAG files (the sensor, the operators) do not import this module.
+import airflow.providers.common.compat.connection  # noqa: F401
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_twilio_push.api import describe_progress
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationStatus
+
+__all__ = [
+    "EVENT_CANCELED",
+    "EVENT_COMPLETED",
+    "EVENT_ERROR",
+    "EVENT_TIMEOUT",
+    "TwilioPushOperationTrigger",
+    "describe_progress",
+]
 
 #: ``status`` values of the events this trigger emits.
 EVENT_COMPLETED = "success"
@@ -135,12 +148,3 @@ class TwilioPushOperationTrigger(BaseTrigger):
                 "operation": last.to_xcom() if last else None,
             }
         )
-
-
-def describe_progress(operation: Operation) -> str:
-    """One line for the task log: the user's progress bar."""
-    stats = operation.stats
-    return (
-        f"Operation {operation.id} is {operation.status.value}: {stats.sent:,} sent, "
-        f"{stats.failed:,} failed, {stats.queued:,} queued of {stats.total:,}"
-    )
