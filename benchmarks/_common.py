@@ -168,7 +168,7 @@ class Worker:
         *,
         cpus: set[int] | None,
         env: dict[str, str] | None = None,
-        ready_timeout: float = 180.0,
+        wait_ready: bool = True,
     ) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="twilio-push-bench-"))
         config_path = self._dir / "config.json"
@@ -188,8 +188,13 @@ class Worker:
             preexec_fn=pin,
             text=True,
         )
+        if wait_ready:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Wait for the worker's READY (it has imported and prepared what it needs)."""
         try:
-            line = self._readline(ready_timeout)
+            line = self._readline(timeout)
         except BaseException:
             self.stop()
             raise
@@ -225,7 +230,8 @@ class Worker:
             self.stop()
 
     def stderr(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return (self._dir / "stderr").read_text(errors="replace")
 
     def stop(self) -> None:
@@ -236,7 +242,8 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._stderr.close()
+        if not self._stderr.closed:
+            self._stderr.close()
 
 
 def worker_main(run: Callable[[dict[str, Any], Callable[[], dict[str, Any]]], dict[str, Any]]) -> int:
