@@ -215,6 +215,13 @@ class Worker:
             )
         return line
 
+    def expect(self, line: str, timeout: float) -> None:
+        """Wait for ``line`` from the worker (e.g. a checkpoint it announces)."""
+        said = self._readline(timeout).strip()
+        if said != line:
+            self.stop()
+            raise WorkerError(f"worker said {said[:200]!r} instead of {line}:\n{self.stderr()[-3000:]}")
+
     def go(self, message: dict[str, Any] | None = None) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(message or {}) + "\n")
@@ -246,26 +253,42 @@ class Worker:
             self._stderr.close()
 
 
-def worker_main(run: Callable[[dict[str, Any], Callable[[], dict[str, Any]]], dict[str, Any]]) -> int:
-    """The worker side: ``run(config, wait_for_go)`` returns the result dict.
+class WorkerChannel:
+    """The worker's side of the protocol with the driver (a copy of its original stdout)."""
 
-    ``wait_for_go()`` says READY, blocks until the driver's go line and returns its message; a
-    worker calls it once it has imported and prepared everything.
-    """
-    config = json.loads(Path(sys.argv[sys.argv.index("--worker") + 1]).read_text())
-    proto: TextIO = os.fdopen(os.dup(1), "w", buffering=1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives as long as the process
+    def __init__(self, proto: TextIO) -> None:
+        self._proto = proto
 
-    def wait_for_go() -> dict[str, Any]:
-        proto.write("READY\n")
+    def wait_for_go(self) -> dict[str, Any]:
+        """Say READY (imports done, ready to measure) and block until the driver's go line."""
+        self.say("READY")
         message: dict[str, Any] = json.loads(sys.stdin.readline() or "{}")
         return message
 
-    result = run(config, wait_for_go)
-    proto.write(json.dumps(result) + "\n")
-    proto.flush()
+    def say(self, line: str) -> None:
+        self._proto.write(line + "\n")
+        self._proto.flush()
+
+    def emit(self, result: dict[str, Any]) -> None:
+        """Send the result and end the process at once (callable from any thread, once)."""
+        self.say(json.dumps(result))
+        os._exit(0)
+
+
+def worker_main(run: Callable[[dict[str, Any], WorkerChannel], dict[str, Any] | None]) -> int:
+    """The worker side: ``run(config, channel)`` returns its result or emits it itself.
+
+    A worker whose event loop is overwhelmed can still answer on time: a thread may call
+    ``channel.emit``.
+    """
+    config = json.loads(Path(sys.argv[sys.argv.index("--worker") + 1]).read_text())
+    channel = WorkerChannel(os.fdopen(os.dup(1), "w", buffering=1))
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives as long as the process
+    result = run(config, channel)
+    if result is not None:
+        channel.emit(result)
     return 0
 
 

@@ -40,7 +40,7 @@ VARIANTS = ("raw httpx (sync)", "iter_operations", "raw httpx (async)", "aiter_o
 # -- worker -----------------------------------------------------------------------------------
 
 
-def run_worker(config: dict[str, Any], wait_for_go: Any) -> dict[str, Any]:
+def run_worker(config: dict[str, Any], channel: Any) -> dict[str, Any]:
     import asyncio
     import tracemalloc
 
@@ -106,11 +106,7 @@ def run_worker(config: dict[str, Any], wait_for_go: Any) -> dict[str, Any]:
     }
     for walk in walks.values():  # warm up: first connection, imports, pydantic's first call
         walk(PAGE_SIZE)
-    import os
-
-    if os.environ.get("BENCH_GC_FREEZE"):
-        gc.freeze()
-    wait_for_go()
+    channel.wait_for_go()
     samples: list[dict[str, Any]] = []
     for round_ in range(config["rounds"]):
         for size in config["sizes"]:
@@ -133,7 +129,7 @@ def run_worker(config: dict[str, Any], wait_for_go: Any) -> dict[str, Any]:
                     }
                 )
     for size in config["sizes"]:
-        for name in VARIANTS:
+        for name in ("raw httpx (sync)", "iter_operations", "aiter_operations"):
             gc.collect()
             tracemalloc.start()
             walks[name](size)

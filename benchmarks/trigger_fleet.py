@@ -37,6 +37,7 @@ import json
 import os
 import random
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ TRIGGERS = {"twilio": "TwilioPushOperationTrigger", "http": "HttpSensorTrigger"}
 # -- worker -----------------------------------------------------------------------------------
 
 
-def run_worker(config: dict[str, Any], wait_for_go: Any) -> dict[str, Any]:
+def run_worker(config: dict[str, Any], channel: Any) -> dict[str, Any] | None:
     import asyncio
     import gc
 
@@ -131,7 +132,7 @@ def run_worker(config: dict[str, Any], wait_for_go: Any) -> dict[str, Any]:
         idle_lag = summary([lag for _, lag in lags], 1000)
         lags.clear()
 
-        go = await asyncio.get_running_loop().run_in_executor(None, wait_for_go)
+        go = await asyncio.get_running_loop().run_in_executor(None, channel.wait_for_go)
         gc.collect()
         _common.reset_peak_rss()
         rss0 = _common.rss_mib()
@@ -139,61 +140,69 @@ def run_worker(config: dict[str, Any], wait_for_go: Any) -> dict[str, Any]:
         probe_task = asyncio.create_task(probe(stop))
         gc.callbacks.append(on_gc)
         cpu0, wall0 = time.process_time(), time.perf_counter()
+        tasks: list[asyncio.Task[None]] = []
         steady: dict[str, float] = {}
+        finished = threading.Lock()
 
-        async def snapshot() -> None:
-            await asyncio.sleep(max(0.0, wall0 + config["steady_from"] - time.perf_counter()))
+        def result(cpu1: float, wall1: float) -> dict[str, Any]:
+            def gc_generation(g: int) -> dict[str, float]:
+                pauses = [seconds for _, gen, seconds in list(gc_pauses) if gen == g]
+                return {
+                    "count": len(pauses),
+                    "max_ms": round(1000 * max(pauses, default=0), 1),
+                    "total_ms": round(1000 * sum(pauses), 1),
+                }
+
+            measured = list(lags)
+            return {
+                "cpu_seconds": cpu1 - cpu0,
+                "wall_seconds": wall1 - wall0,
+                "steady_cpu_seconds": cpu1 - steady["cpu"] if steady else None,
+                "steady_wall_seconds": wall1 - steady["wall"] if steady else None,
+                "idle_cpu_rate": idle_rate,
+                "idle_lag_ms": idle_lag,
+                "rss_start_mib": rss0,
+                "rss_peak_mib": _common.peak_rss_mib(),
+                "lag_ms": summary([lag for _, lag in measured], 1000),
+                "worst_lags": sorted(
+                    ((round(at - wall0, 2), round(1000 * lag, 1)) for at, lag in measured),
+                    key=lambda x: -x[1],
+                )[:10],
+                "gc": {f"gen{g}": gc_generation(g) for g in (0, 1, 2)},
+                "long_gc_pauses": [
+                    (round(at - wall0, 2), gen, round(1000 * seconds, 1))
+                    for at, gen, seconds in list(gc_pauses)
+                    if seconds > 0.05
+                ],
+                "events": list(events),
+                "unfinished": config["n"] - len(tasks) + sum(1 for task in list(tasks) if not task.done()),
+                "failures": failures[:20],
+                "failure_count": len(failures),
+            }
+
+        def watchdog() -> None:
+            """Snapshots on the wall clock, whatever state the event loop is in."""
+            time.sleep(max(0.0, wall0 + config["steady_from"] - time.perf_counter()))
             steady["cpu"], steady["wall"] = time.process_time(), time.perf_counter()
+            channel.say("STEADY")  # the driver reads the emulator's counters now
+            window = config["window"] if config["window"] is not None else config["hard_timeout"]
+            time.sleep(max(0.0, wall0 + window - time.perf_counter()))
+            if finished.acquire(blocking=False):  # the fleet is still running: the window ends now
+                channel.emit(result(time.process_time(), time.perf_counter()))
 
-        snapshot_task = asyncio.create_task(snapshot())
-        tasks = []
+        threading.Thread(target=watchdog, daemon=True).start()
         for i in range(config["n"]):
             tasks.append(asyncio.create_task(run_trigger(i, make(i, go))))
             await asyncio.sleep(0)
-        window = config["window"] if config["window"] is not None else config["hard_timeout"]
-        _, pending = await asyncio.wait(tasks, timeout=max(0.0, wall0 + window - time.perf_counter()))
+        await asyncio.wait(tasks)  # the watchdog ends a fleet that does not finish in time
+        # The driver waits for the steady-state checkpoint in any case.
+        await asyncio.sleep(max(0.0, wall0 + config["steady_from"] + 0.05 - time.perf_counter()))
         cpu1, wall1 = time.process_time(), time.perf_counter()
-        gc.callbacks.remove(on_gc)
-        rss_peak, rss_end = _common.peak_rss_mib(), _common.rss_mib()
+        if not finished.acquire(blocking=False):
+            await asyncio.sleep(3600)  # the watchdog is emitting the result
         stop.set()
-        snapshot_task.cancel()
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, probe_task, snapshot_task, return_exceptions=True)
-
-        def gc_generation(g: int) -> dict[str, float]:
-            pauses = [seconds for _, gen, seconds in gc_pauses if gen == g]
-            return {
-                "count": len(pauses),
-                "max_ms": round(1000 * max(pauses, default=0), 1),
-                "total_ms": round(1000 * sum(pauses), 1),
-            }
-
-        return {
-            "cpu_seconds": cpu1 - cpu0,
-            "wall_seconds": wall1 - wall0,
-            "steady_cpu_seconds": cpu1 - steady["cpu"] if steady else None,
-            "steady_wall_seconds": wall1 - steady["wall"] if steady else None,
-            "idle_cpu_rate": idle_rate,
-            "idle_lag_ms": idle_lag,
-            "rss_start_mib": rss0,
-            "rss_peak_mib": rss_peak,
-            "rss_end_mib": rss_end,
-            "lag_ms": summary([lag for _, lag in lags], 1000),
-            "worst_lags": sorted(
-                ((round(at - wall0, 2), round(1000 * lag, 1)) for at, lag in lags), key=lambda x: -x[1]
-            )[:10],
-            "gc": {f"gen{g}": gc_generation(g) for g in (0, 1, 2)},
-            "long_gc_pauses": [
-                (round(at - wall0, 2), gen, round(1000 * seconds, 1))
-                for at, gen, seconds in gc_pauses
-                if seconds > 0.05
-            ],
-            "events": events,
-            "unfinished": len(pending),
-            "failures": failures[:20],
-            "failure_count": len(failures),
-        }
+        await probe_task
+        return result(cpu1, wall1)
 
     with asyncio.Runner() as runner:
         return runner.run(main())
@@ -268,7 +277,7 @@ def run_scenario(em: Any, kind: str, n: int, args: argparse.Namespace, client_cp
         # the wall clock.
         clock = control.unfreeze() if kind == "twilio" else control.clock()
         worker.go(go)
-        time.sleep(config["steady_from"])
+        worker.expect("STEADY", config["steady_from"] + 60)
         at_steady = control.counters()["total"]
         result = worker.result(timeout=(config["window"] or config["hard_timeout"]) + 120)
     finally:
