@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import AsyncIterator
@@ -37,6 +38,11 @@ EVENT_ERROR = "error"
 MIN_POLL_INTERVAL = 0.1
 #: When the deadline falls between two polls, one last poll at the deadline may take this long.
 FINAL_POLL_TIMEOUT = 0.5
+#: Polls after the first fall on a grid of ``poll_interval / POLL_GRID_STEPS`` (a poll comes at
+#: most that much later): the triggers of a fleet, spread over the interval, then wake the event
+#: loop once per grid step rather than once each (a wake-up costs the loop more CPU than half of
+#: a poll). The first poll, which also looks the connection up, stays where chance put it.
+POLL_GRID_STEPS = 100
 
 
 class TwilioPushOperationTrigger(BaseTrigger):
@@ -89,6 +95,9 @@ class TwilioPushOperationTrigger(BaseTrigger):
         # A fleet of triggers deferred together must not poll in lockstep: start at a random
         # point of the first interval (the sensor checked the operation just before deferring).
         delay = random.uniform(0, interval)
+        loop = asyncio.get_running_loop()
+        step = interval / POLL_GRID_STEPS
+        on_grid = False
         final = False
         try:
             while True:
@@ -96,12 +105,15 @@ class TwilioPushOperationTrigger(BaseTrigger):
                 if left <= 0 or final:
                     yield self._timeout_event(last)
                     return
+                if on_grid:
+                    delay = math.ceil((loop.time() + delay) / step) * step - loop.time()
                 if left <= delay:
                     # The deadline comes before the next poll: take a last look at the deadline.
                     final = True
                     delay = left
                 await asyncio.sleep(delay)
                 delay = interval
+                on_grid = True
                 try:
                     async with asyncio.timeout(FINAL_POLL_TIMEOUT if final else self._seconds_left()):
                         operation = await hook.aget_operation(self.operation_id)
