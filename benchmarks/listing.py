@@ -7,7 +7,10 @@ and a plain hand-written httpx page loop of each kind (``response.json()``, foll
 ``pagination.next``, count the dicts). Each walk is measured over the first ``--sizes`` operations
 (10,000 and 100,000 by default): operations per second (wall), client CPU per operation, and the
 peak memory of the walk: the RSS high-water mark over the RSS before it (VmHWM, reset between
-walks) and the peak of Python allocations (tracemalloc, in a separate pass: it slows the walk).
+walks) and, in a separate pass (tracemalloc slows the walk), the peak of Python allocations and
+the live memory: what is still allocated after a full collection, sampled ten times per walk
+(the peak also counts garbage that waits for the collector, and so grows with the time between
+two full collections, for the raw loops as well).
 
     .venv/bin/python benchmarks/listing.py [--total 100000] [--sizes 10000 100000] [--rounds 2]
 """
@@ -51,6 +54,13 @@ def run_worker(config: dict[str, Any], channel: Any) -> dict[str, Any]:
 
     auth = (config["account_sid"], config["auth_token"])
     base_url = config["base_url"]
+    live: list[int] = []  # traced bytes after a full collection, ten times per walk
+    every = [PAGE_SIZE]
+
+    def on_item(count: int) -> None:
+        if live and count % every[0] == 0:
+            gc.collect()
+            live.append(tracemalloc.get_traced_memory()[0])
 
     def raw_sync(limit: int) -> int:
         count = 0
@@ -62,6 +72,7 @@ def run_worker(config: dict[str, Any], channel: Any) -> dict[str, Any]:
                 page = response.json()
                 for _operation in page["operations"][: limit - count]:
                     count += 1
+                    on_item(count)
                 token = page["pagination"]["next"]
                 if not token:
                     break
@@ -78,6 +89,7 @@ def run_worker(config: dict[str, Any], channel: Any) -> dict[str, Any]:
                 page = response.json()
                 for _operation in page["operations"][: limit - count]:
                     count += 1
+                    on_item(count)
                 token = page["pagination"]["next"]
                 if not token:
                     break
@@ -89,6 +101,7 @@ def run_worker(config: dict[str, Any], channel: Any) -> dict[str, Any]:
         with TwilioPushHook() as hook:
             for _operation in hook.iter_operations(page_size=PAGE_SIZE, max_items=limit):
                 count += 1
+                on_item(count)
         return count
 
     async def hook_async(limit: int) -> int:
@@ -96,6 +109,7 @@ def run_worker(config: dict[str, Any], channel: Any) -> dict[str, Any]:
         async with TwilioPushHook() as hook:
             async for _operation in hook.aiter_operations(page_size=PAGE_SIZE, max_items=limit):
                 count += 1
+                on_item(count)
         return count
 
     walks = {
@@ -132,10 +146,20 @@ def run_worker(config: dict[str, Any], channel: Any) -> dict[str, Any]:
         for name in ("raw httpx (sync)", "iter_operations", "aiter_operations"):
             gc.collect()
             tracemalloc.start()
+            live[:] = [0]  # the marker turns the sampling on
+            every[0] = max(PAGE_SIZE, size // 10)
             walks[name](size)
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
-            samples.append({"variant": name, "size": size, "tracemalloc_peak_mib": peak / 2**20})
+            samples.append(
+                {
+                    "variant": name,
+                    "size": size,
+                    "tracemalloc_peak_mib": peak / 2**20,
+                    "live_max_mib": max(live[1:], default=0) / 2**20,
+                }
+            )
+            live.clear()
     return {"samples": samples}
 
 
@@ -183,6 +207,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     ),
                     "rss_delta_mib": round(max(s["rss_delta_mib"] for s in timed), 1),
                     "tracemalloc_peak_mib": round(traced[0]["tracemalloc_peak_mib"], 2) if traced else None,
+                    "live_max_mib": round(traced[0]["live_max_mib"], 2) if traced else None,
                 }
             )
     for r in results:
@@ -203,6 +228,7 @@ def rows(results: list[dict[str, Any]]) -> str:
             "CPU us/op",
             "peak RSS +MiB",
             "tracemalloc peak MiB",
+            "live MiB (max after GC)",
         ],
         [
             [
@@ -213,6 +239,7 @@ def rows(results: list[dict[str, Any]]) -> str:
                 r["client_cpu_us_per_operation"],
                 r["rss_delta_mib"],
                 r["tracemalloc_peak_mib"],
+                r["live_max_mib"],
             ]
             for r in results
         ],
