@@ -9,6 +9,7 @@ cost, then vanish); the protocol runs on a copy of the original stdout.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -379,3 +380,25 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def script_main(
+    doc: str | None,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    rows: Callable[[dict[str, Any]], str],
+    run_worker: Callable[[dict[str, Any], WorkerChannel], dict[str, Any] | None],
+) -> int:
+    """The command line of a benchmark script: a worker when spawned as one, else run and print."""
+    if "--worker" in sys.argv:
+        return worker_main(run_worker)
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results = run(args)
+    print(rows(results))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0

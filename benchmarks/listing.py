@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import statistics
 import sys
 import time
@@ -31,8 +30,8 @@ from _common import (
     create_operations,
     emulator,
     pinning,
+    script_main,
     table,
-    worker_main,
 )
 
 PATH = "/v1/PushNotifications/Operations"
@@ -253,20 +252,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main() -> int:
-    if "--worker" in sys.argv:
-        return worker_main(run_worker)
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    results = run(args)
-    print(rows(results))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    return script_main(__doc__, add_arguments, run, rows, run_worker)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import Worker, create_operations, emulator, fmt, pinning, summary, table, worker_main
+from _common import (
+    Worker,
+    create_operations,
+    emulator,
+    fmt,
+    pinning,
+    script_main,
+    summary,
+    table,
+)
 
 HTTP_CONN_ID = "bench_http"
 # Ids the emulator answers 404 for: valid in form, in a range its own ids never reach.
@@ -436,20 +445,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main() -> int:
-    if "--worker" in sys.argv:
-        return worker_main(run_worker)
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    results = run(args)
-    print(rows(results))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    return script_main(__doc__, add_arguments, run, rows, run_worker)
 
 
 if __name__ == "__main__":
