@@ -17,7 +17,7 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 import certifi
 import httpx
 import pendulum
-from pydantic import BaseModel, ValidationError
+import pydantic_core
+from pydantic import BaseModel, Field, ValidationError
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
 
 from airflow_provider_twilio_push import __version__
@@ -456,18 +457,29 @@ def parse_model(request: ApiRequest, response: httpx.Response, model: type[M]) -
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise TwilioPushMalformedResponseError(
-            f"Twilio Push API answered {response.status_code} to {request.describe()} with JSON "
-            f"that is not a valid {model.__name__}: {describe_validation_error(exc)}.",
-            http_status=response.status_code,
-            path=request.path,
-        ) from None
+        raise _malformed(request, response.status_code, model.__name__, exc) from None
 
 
-def describe_validation_error(exc: ValidationError, limit: int = 3) -> str:
+def _malformed(
+    request: ApiRequest,
+    status_code: int,
+    model_name: str,
+    exc: ValidationError,
+    *,
+    at: tuple[str | int, ...] = (),
+) -> TwilioPushMalformedResponseError:
+    return TwilioPushMalformedResponseError(
+        f"Twilio Push API answered {status_code} to {request.describe()} with JSON "
+        f"that is not a valid {model_name}: {describe_validation_error(exc, at=at)}.",
+        http_status=status_code,
+        path=request.path,
+    )
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 3, *, at: tuple[str | int, ...] = ()) -> str:
     problems = []
     for error in exc.errors()[:limit]:
-        where = ".".join(str(part) for part in error["loc"]) or "body"
+        where = ".".join(str(part) for part in (*at, *error["loc"])) or "body"
         got = repr(error.get("input"))
         if len(got) > _BODY_PREVIEW:
             got = got[: _BODY_PREVIEW - 3] + "..."
@@ -491,6 +503,54 @@ def parse_operation(request: ApiRequest, response: httpx.Response) -> Operation:
 
 def parse_operation_page(request: ApiRequest, response: httpx.Response) -> OperationPage:
     return parse_model(request, response, OperationPage)
+
+
+class _UncheckedOperationPage(OperationPage):
+    operations: list[Any] = Field(default_factory=list)
+
+
+_validate_operation = Operation.__pydantic_validator__.validate_python
+
+
+@dataclass(frozen=True)
+class LazyOperationPage:
+    """A page of the operations list whose operations are validated one by one, as they are read.
+
+    Validated all at once, a page of 1,000 operations is ~5,000 objects that stay alive while the
+    page is read: the garbage collector promotes them, then rescans the whole process (an Airflow
+    worker is large) every few pages. Validated when reached, each operation dies young; a walk
+    costs a third less CPU (``benchmarks/listing.py``).
+    """
+
+    request: ApiRequest
+    status_code: int
+    operations: list[Any]
+    next_page_token: str | None
+
+    def validated(self, items: list[Any]) -> Iterator[Operation]:
+        """``items`` (the first of this page's operations) as :class:`Operation` models."""
+        for index, item in enumerate(items):
+            try:
+                operation = _validate_operation(item)
+            except ValidationError as exc:
+                raise _malformed(
+                    self.request, self.status_code, "OperationPage", exc, at=("operations", index)
+                ) from None
+            yield operation
+
+
+def parse_lazy_operation_page(request: ApiRequest, response: httpx.Response) -> LazyOperationPage:
+    """The page's shape is checked now, each operation by :meth:`LazyOperationPage.validated`."""
+    try:
+        data = pydantic_core.from_json(response.content)  # 2x faster than json.loads
+    except ValueError:
+        data = parse_json(request, response)  # its error message, or what it alone accepts
+    page: OperationPage
+    try:
+        page = _UncheckedOperationPage.model_validate(data)
+    except ValidationError:
+        page = parse_operation_page(request, response)  # refuses it, in OperationPage's words
+    return LazyOperationPage(request, response.status_code, page.operations, page.next_page_token)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -666,7 +726,7 @@ class Pager:
     def next_request(self) -> ApiRequest | None:
         return self._request
 
-    def take(self, page: OperationPage) -> list[Operation]:
+    def take(self, page: OperationPage | LazyOperationPage) -> list[Any]:
         """The operations of ``page`` to yield; prepares the request of the next page."""
         operations = page.operations
         if self._remaining is not None:

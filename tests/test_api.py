@@ -640,6 +640,50 @@ def test_parse_operation_page(make_operation: Any) -> None:
     assert page.next_page_token == "bmV4dA"
 
 
+def test_a_lazy_page_checks_its_shape_now_and_each_operation_when_it_is_reached(make_operation: Any) -> None:
+    body = {"operations": [make_operation(), {"id": OP_ID}], "pagination": {"next": "bmV4dA"}}
+
+    page = api.parse_lazy_operation_page(LIST_OPS, httpx.Response(200, json=body))
+    operations = page.validated(page.operations)
+
+    assert page.next_page_token == "bmV4dA"
+    assert next(operations).status is OperationStatus.PROCESSING
+    with pytest.raises(TwilioPushMalformedResponseError) as caught:
+        next(operations)
+    assert str(caught.value) == (
+        f"Twilio Push API answered 200 to GET {LIST_OPS.path} with JSON that is not a valid OperationPage: "
+        "operations.1.status: Field required (got {'id': '" + OP_ID + "'})."
+    )
+    assert (caught.value.http_status, caught.value.path) == (200, LIST_OPS.path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"<html>", "with a body that is not JSON (starts with '<html>')."),
+        (b'{"operations": "none"}', "not a valid OperationPage: operations: Input should be a valid list"),
+        (
+            b"[]",
+            "not a valid OperationPage: body: Input should be a valid dictionary or instance of OperationPage",
+        ),
+    ],
+)
+def test_a_lazy_page_refuses_a_malformed_page_as_the_whole_page_does(content: bytes, message: str) -> None:
+    with pytest.raises(TwilioPushMalformedResponseError) as caught:
+        api.parse_lazy_operation_page(LIST_OPS, httpx.Response(200, content=content))
+
+    assert str(caught.value).startswith(f"Twilio Push API answered 200 to GET {LIST_OPS.path} with ")
+    assert message in str(caught.value)
+
+
+def test_a_lazy_page_reads_json_that_only_the_standard_library_decodes(make_operation: Any) -> None:
+    body = json.dumps({"operations": [make_operation()], "pagination": {"next": None}}).encode("utf-16")
+
+    page = api.parse_lazy_operation_page(LIST_OPS, httpx.Response(200, content=body))
+
+    assert [op.id for op in page.validated(page.operations)] == [make_operation()["id"]]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -845,3 +889,14 @@ def test_any_200_body_is_an_operation_or_a_malformed_response(content: bytes) ->
         assert page.next_page_token is None or isinstance(page.next_page_token, str)
         for operation in page.operations:
             _check_xcom(operation)
+
+    lazy = _check_parse(api.parse_lazy_operation_page, LIST_OPS, content)
+    if page is not None:  # the lazy page accepts what the whole page does, and yields the same
+        assert lazy is not None
+        assert list(lazy.validated(lazy.operations)) == page.operations
+        assert lazy.next_page_token == page.next_page_token
+    elif lazy is not None:  # a page refused only for one of its operations
+        with pytest.raises(
+            TwilioPushMalformedResponseError, match=r"not a valid OperationPage: operations\.\d+"
+        ):
+            list(lazy.validated(lazy.operations))

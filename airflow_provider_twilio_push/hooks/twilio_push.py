@@ -413,7 +413,9 @@ class TwilioPushHook(BaseHook):
         """Every operation matching the filters, newest first, fetched page by page as you iterate.
 
         Arguments are checked now; requests are made only as the iterator is consumed, and only
-        one page is held in memory. ``max_items`` stops after that many operations.
+        one page is held in memory. Each operation is validated when it is reached: a malformed
+        one raises :class:`TwilioPushMalformedResponseError` after those before it were yielded.
+        ``max_items`` stops after that many operations.
         """
         pager = api.Pager(
             status=status, start_date=start_date, end_date=end_date, page_size=page_size, max_items=max_items
@@ -422,7 +424,8 @@ class TwilioPushHook(BaseHook):
 
     def _iter_pages(self, pager: api.Pager) -> Iterator[Operation]:
         while (request := pager.next_request()) is not None:
-            yield from pager.take(api.parse_operation_page(request, self.send(request)))
+            page = api.parse_lazy_operation_page(request, self.send(request))
+            yield from page.validated(pager.take(page))
 
     def aiter_operations(
         self,
@@ -441,7 +444,8 @@ class TwilioPushHook(BaseHook):
 
     async def _aiter_pages(self, pager: api.Pager) -> AsyncIterator[Operation]:
         while (request := pager.next_request()) is not None:
-            for operation in pager.take(api.parse_operation_page(request, await self.asend(request))):
+            page = api.parse_lazy_operation_page(request, await self.asend(request))
+            for operation in page.validated(pager.take(page)):
                 yield operation
 
     def get_operation_errors(self, operation_id: str, *, max_items: int = 1000) -> list[OperationError]:

@@ -319,6 +319,47 @@ async def test_iter_operations_does_not_hold_previous_pages(
     assert current.id == op_id(4)
 
 
+async def test_iter_operations_yields_the_operations_before_a_malformed_one_then_says_where_it_is(
+    hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str, make_operation: Callable[..., Any]
+) -> None:
+    good = make_operation(id=op_id(0))
+    api_mock.get(OPS_PATH).respond(200, json=page_body([good, {"id": op_id(1), "status": "DONE"}], None))
+    iterator = iterate(hook, mode)
+
+    first = await step(iterator)
+    with pytest.raises(TwilioPushMalformedResponseError) as caught:
+        await step(iterator)
+
+    assert first.id == op_id(0)
+    assert str(caught.value) == (
+        f"Twilio Push API answered 200 to GET {OPS_PATH} with JSON that is not a valid "
+        "OperationPage: operations.1.status: Input should be 'SCHEDULED', 'PROCESSING', 'COMPLETED' or "
+        "'CANCELED' (got 'DONE')."
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"operations": {"id": OP_ID}}, "operations: Input should be a valid list"),
+        ({"operations": [], "pagination": {"next": 42}}, "pagination.next: Input should be a valid string"),
+        ([], "body: Input should be a valid dictionary or instance of OperationPage (got [])"),
+    ],
+)
+async def test_iter_operations_refuses_a_malformed_page_before_yielding_from_it(
+    hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str, body: Any, fragment: str
+) -> None:
+    api_mock.get(OPS_PATH).respond(200, json=body)
+
+    with pytest.raises(TwilioPushMalformedResponseError) as caught:
+        await step(iterate(hook, mode))
+
+    assert f"answered 200 to GET {OPS_PATH} with JSON that is not a valid OperationPage: " in str(
+        caught.value
+    )
+    assert fragment in str(caught.value)
+
+
 async def test_iter_operations_refuses_a_next_token_that_repeats(
     hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str, make_operation: Callable[..., Any]
 ) -> None:
