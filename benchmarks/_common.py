@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -382,11 +382,14 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+Results = TypeVar("Results")
+
+
 def script_main(
     doc: str | None,
     add_arguments: Callable[[argparse.ArgumentParser], None],
-    run: Callable[[argparse.Namespace], dict[str, Any]],
-    rows: Callable[[dict[str, Any]], str],
+    run: Callable[[argparse.Namespace], Results],
+    rows: Callable[[Results], str],
     run_worker: Callable[[dict[str, Any], WorkerChannel], dict[str, Any] | None],
 ) -> int:
     """The command line of a benchmark script: a worker when spawned as one, else run and print."""
