@@ -696,6 +696,12 @@ def retry_options(
     }
 
 
+def validate_max_items(max_items: object, expected: str = "an integer >= 0") -> int:
+    if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0:
+        raise TwilioPushInvalidInputError(f"Invalid max_items {max_items!r}: expected {expected}.")
+    return max_items
+
+
 class Pager:
     """Walks the pages of the operations list: which request comes next, what to yield of a page."""
 
@@ -708,20 +714,14 @@ class Pager:
         page_size: object = MAX_PAGE_SIZE,
         max_items: object = None,
     ) -> None:
-        if max_items is not None and (
-            isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0
-        ):
-            raise TwilioPushInvalidInputError(
-                f"Invalid max_items {max_items!r}: expected None (no limit) or an integer >= 0."
-            )
+        self._remaining = (
+            None if max_items is None else validate_max_items(max_items, "None (no limit) or an integer >= 0")
+        )
         self._first = list_operations_request(
             status=status, start_date=start_date, end_date=end_date, page_size=page_size
         )
-        self._request: ApiRequest | None = self._first
+        self._request: ApiRequest | None = None if self._remaining == 0 else self._first
         self._seen_tokens: set[str] = set()
-        self._remaining: int | None = max_items
-        if max_items == 0:
-            self._request = None
 
     def next_request(self) -> ApiRequest | None:
         return self._request
@@ -791,6 +791,31 @@ def parse_operation_errors(
             except ValidationError:
                 errors.append(OperationError())
     return errors, token
+
+
+class ErrorsPager:
+    """Walks the pages of an operation's Errors endpoint until ``max_items`` errors are collected."""
+
+    def __init__(self, operation_id: object, max_items: object) -> None:
+        self._operation_id = validate_operation_id(operation_id)
+        self._max_items = validate_max_items(max_items)
+        self._request: ApiRequest | None = (
+            operation_errors_request(self._operation_id) if self._max_items else None
+        )
+        self._errors: list[OperationError] = []
+
+    def next_request(self) -> ApiRequest | None:
+        return self._request
+
+    def add(self, request: ApiRequest, response: httpx.Response) -> None:
+        page, token = parse_operation_errors(request, response)
+        self._errors.extend(page)
+        more = token and page and len(self._errors) < self._max_items
+        self._request = operation_errors_request(self._operation_id, page_token=token) if more else None
+
+    @property
+    def errors(self) -> list[OperationError]:
+        return self._errors[: self._max_items]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -783,6 +783,54 @@ def test_pager_refuses_a_repeated_token() -> None:
     )
 
 
+def _errors_page(codes: list[int], next_token: str | None) -> httpx.Response:
+    return httpx.Response(
+        200, json={"errors": [{"code": code} for code in codes], "pagination": {"next": next_token}}
+    )
+
+
+def test_errors_pager_follows_tokens_until_max_items() -> None:
+    pager = api.ErrorsPager(OP_ID, 3)
+    first = pager.next_request()
+
+    assert first is not None
+    assert (first.path, first.params) == (f"{api.OPERATIONS_PATH}/{OP_ID}/Errors", {"pageSize": "1000"})
+    pager.add(first, _errors_page([1, 2], "t1"))
+    second = pager.next_request()
+    assert second is not None
+    assert second.params == {"pageSize": "1000", "pageToken": "t1"}
+    pager.add(second, _errors_page([3, 4], "t2"))
+    assert pager.next_request() is None  # 4 collected, 3 asked for
+    assert [error.code for error in pager.errors] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "last_page", [_errors_page([1], None), _errors_page([], "t2")], ids=["no-token", "empty-page"]
+)
+def test_errors_pager_stops_at_the_last_page_or_an_empty_one(last_page: httpx.Response) -> None:
+    pager = api.ErrorsPager(OP_ID, 1000)
+    pager.add(api.operation_errors_request(OP_ID), _errors_page([7], "t1"))
+    request = pager.next_request()
+    assert request is not None
+    pager.add(request, last_page)
+
+    assert pager.next_request() is None
+    assert [error.code for error in pager.errors] == [7] + [1] * len(last_page.json()["errors"])
+
+
+def test_errors_pager_with_max_items_0_makes_no_request() -> None:
+    assert api.ErrorsPager(OP_ID, 0).next_request() is None
+    assert api.ErrorsPager(OP_ID, 0).errors == []
+
+
+@pytest.mark.parametrize("max_items", [-1, "5", 2.5, True, None])
+def test_errors_pager_refuses_an_invalid_max_items(max_items: Any) -> None:
+    with pytest.raises(TwilioPushInvalidInputError) as caught:
+        api.ErrorsPager(OP_ID, max_items)
+
+    assert str(caught.value) == f"Invalid max_items {max_items!r}: expected an integer >= 0."
+
+
 @pytest.mark.parametrize("max_items", [-1, "5", 2.5, True])
 def test_pager_refuses_an_invalid_max_items(max_items: Any) -> None:
     with pytest.raises(TwilioPushInvalidInputError, match=r"expected None \(no limit\) or an integer >= 0\."):

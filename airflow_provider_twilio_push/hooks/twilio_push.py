@@ -454,24 +454,18 @@ class TwilioPushHook(BaseHook):
         Twilio does not document this endpoint's shape: items are parsed leniently (see
         :class:`OperationError`).
         """
-        errors: list[OperationError] = []
-        request: ApiRequest | None = api.operation_errors_request(operation_id)
-        while request is not None and len(errors) < max_items:
-            page, token = api.parse_operation_errors(request, self.send(request))
-            errors.extend(page)
-            request = api.operation_errors_request(operation_id, page_token=token) if token and page else None
-        return errors[:max_items]
+        pager = api.ErrorsPager(operation_id, max_items)
+        while (request := pager.next_request()) is not None:
+            pager.add(request, self.send(request))
+        return pager.errors
 
     async def aget_operation_errors(
         self, operation_id: str, *, max_items: int = 1000
     ) -> list[OperationError]:
-        errors: list[OperationError] = []
-        request: ApiRequest | None = api.operation_errors_request(operation_id)
-        while request is not None and len(errors) < max_items:
-            page, token = api.parse_operation_errors(request, await self.asend(request))
-            errors.extend(page)
-            request = api.operation_errors_request(operation_id, page_token=token) if token and page else None
-        return errors[:max_items]
+        pager = api.ErrorsPager(operation_id, max_items)
+        while (request := pager.next_request()) is not None:
+            pager.add(request, await self.asend(request))
+        return pager.errors
 
     # -- sends ---------------------------------------------------------------------------------
 

@@ -159,6 +159,14 @@ CASES: list[Case] = [
         0,
     ),
     Case(
+        "errors-max-items-text",
+        "max_items as text for the Errors endpoint",
+        'hook.get_operation_errors(OP, max_items="5")',
+        TwilioPushInvalidInputError,
+        "Invalid max_items '5': expected an integer >= 0.",
+        0,
+    ),
+    Case(
         "page-size-0",
         "page_size 0",
         "hook.list_operations(page_size=0)",
