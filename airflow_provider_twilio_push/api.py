@@ -528,7 +528,7 @@ class LazyOperationPage:
     next_page_token: str | None
 
     def validated(self, items: list[Any]) -> Iterator[Operation]:
-        """``items`` (the first of this page's operations) as :class:`Operation` models."""
+        """``items``, this page's operations or the first of them (``Pager.take``), as models."""
         for index, item in enumerate(items):
             try:
                 operation = _validate_operation(item)
@@ -542,7 +542,8 @@ class LazyOperationPage:
 def parse_lazy_operation_page(request: ApiRequest, response: httpx.Response) -> LazyOperationPage:
     """The page's shape is checked now, each operation by :meth:`LazyOperationPage.validated`."""
     try:
-        data = pydantic_core.from_json(response.content)  # 2x faster than json.loads
+        # 2x faster than json.loads; only keys are cached: ids would fill the cache, for nothing
+        data = pydantic_core.from_json(response.content, cache_strings="keys")
     except ValueError:
         data = parse_json(request, response)  # its error message, or what it alone accepts
     page: OperationPage

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import re
 from typing import Any
 
 import httpx
@@ -943,8 +944,11 @@ def test_any_200_body_is_an_operation_or_a_malformed_response(content: bytes) ->
         assert lazy is not None
         assert list(lazy.validated(lazy.operations)) == page.operations
         assert lazy.next_page_token == page.next_page_token
-    elif lazy is not None:  # a page refused only for one of its operations
-        with pytest.raises(
-            TwilioPushMalformedResponseError, match=r"not a valid OperationPage: operations\.\d+"
-        ):
+    elif lazy is not None:  # a page refused only for its operations: the first bad one is named
+        with pytest.raises(TwilioPushMalformedResponseError) as whole:
+            api.parse_operation_page(LIST_OPS, httpx.Response(200, content=content))
+        with pytest.raises(TwilioPushMalformedResponseError) as caught:
             list(lazy.validated(lazy.operations))
+        first_bad = re.search(r"not a valid OperationPage: (operations\.\d+)\b", str(whole.value))
+        assert first_bad is not None
+        assert f"not a valid OperationPage: {first_bad.group(1)}" in str(caught.value)

@@ -413,9 +413,10 @@ class TwilioPushHook(BaseHook):
         """Every operation matching the filters, newest first, fetched page by page as you iterate.
 
         Arguments are checked now; requests are made only as the iterator is consumed, and only
-        one page is held in memory. Each operation is validated when it is reached: a malformed
-        one raises :class:`TwilioPushMalformedResponseError` after those before it were yielded.
-        ``max_items`` stops after that many operations.
+        one page is held in memory. ``max_items`` stops after that many operations. Each operation
+        is validated when it is reached: a malformed one raises
+        :class:`TwilioPushMalformedResponseError` after those before it were yielded, and one past
+        ``max_items`` is never read.
         """
         pager = api.Pager(
             status=status, start_date=start_date, end_date=end_date, page_size=page_size, max_items=max_items

@@ -338,11 +338,26 @@ async def test_iter_operations_yields_the_operations_before_a_malformed_one_then
     )
 
 
+async def test_iter_operations_does_not_read_operations_past_max_items(
+    hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str, make_operation: Callable[..., Any]
+) -> None:
+    body = page_body([make_operation(id=op_id(0)), {"id": op_id(1), "status": "DONE"}], "tok-1")
+    route = api_mock.get(OPS_PATH).respond(200, json=body)
+
+    operations = await collect(iterate(hook, mode, max_items=1))
+
+    assert [op.id for op in operations] == [op_id(0)]
+    assert route.call_count == 1
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
         ({"operations": {"id": OP_ID}}, "operations: Input should be a valid list"),
-        ({"operations": [], "pagination": {"next": 42}}, "pagination.next: Input should be a valid string"),
+        (
+            {"operations": [{"id": OP_ID, "status": "COMPLETED"}], "pagination": {"next": 42}},
+            "pagination.next: Input should be a valid string",
+        ),
         ([], "body: Input should be a valid dictionary or instance of OperationPage (got [])"),
     ],
 )
@@ -358,6 +373,34 @@ async def test_iter_operations_refuses_a_malformed_page_before_yielding_from_it(
         caught.value
     )
     assert fragment in str(caught.value)
+
+
+async def test_get_operation_errors_follows_pages_up_to_max_items(
+    hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str
+) -> None:
+    errors_path = f"{OP_PATH}/Errors"
+    pages = [
+        {"errors": [{"code": 1}, {"code": 2}], "pagination": {"next": "tok-1"}},
+        {"errors": [{"code": 3}, {"code": 4}], "pagination": {"next": "tok-2"}},
+    ]
+    route = api_mock.get(errors_path).mock(side_effect=[httpx.Response(200, json=page) for page in pages])
+
+    errors = await call(hook, mode, "get_operation_errors", OP_ID, max_items=3)
+
+    assert [error.code for error in errors] == [1, 2, 3]
+    assert route.call_count == 2
+    assert sent_params(route, 1) == {"pageSize": "1000", "pageToken": "tok-1"}
+
+
+@pytest.mark.parametrize("max_items", [-1, "5", None])
+async def test_get_operation_errors_refuses_an_invalid_max_items_before_any_request(
+    hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str, max_items: Any
+) -> None:
+    with pytest.raises(TwilioPushInvalidInputError) as caught:
+        await call(hook, mode, "get_operation_errors", OP_ID, max_items=max_items)
+
+    assert str(caught.value) == f"Invalid max_items {max_items!r}: expected an integer >= 0."
+    assert api_mock.calls.call_count == 0
 
 
 async def test_iter_operations_refuses_a_next_token_that_repeats(
