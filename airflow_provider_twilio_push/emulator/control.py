@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
 import httpx
+
+from airflow_provider_twilio_push.emulator.wire import ROUTE_GET
 
 
 class EmulatorControlError(RuntimeError):
@@ -130,3 +135,38 @@ class EmulatorControl:
                 if status is None or str(status) == code:
                     total += count
         return total
+
+    @contextlib.contextmanager
+    def advance_after(
+        self,
+        seconds: float,
+        *,
+        requests: int,
+        route: str | None = ROUTE_GET,
+        status: int | str | None = 200,
+        poll_interval: float = 0.02,
+    ) -> Iterator[None]:
+        """While the ``with`` body runs: advance the (frozen) clock by ``seconds`` once
+        ``requests`` requests of ``route`` with ``status`` were served (``request_count``).
+
+        For tests of tasks that wait, whatever the machine's speed: freeze the clock, create an
+        operation, and run the DAG inside ``with control.advance_after(60, requests=2):``. The
+        task reads the operation unfinished and defers, its trigger polls (the second read), and
+        only then does the operation complete. A background thread watches, with its own client.
+        """
+        stop = threading.Event()
+
+        def watch() -> None:
+            with EmulatorControl(self.base_url) as control:
+                while not stop.wait(poll_interval):
+                    if control.request_count(route, status) >= requests:
+                        control.advance(seconds)
+                        return
+
+        watcher = threading.Thread(target=watch, name="emulator-advance-after", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join(10)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -144,6 +146,43 @@ def test_counters_and_request_count(emulator: EmulatorHandle, api: httpx.Client)
     assert control.request_count(GET_OP, 200) == 3
     assert control.request_count(status=404) == 1
     assert control.request_count("POST /v1/PushNotifications") == 0
+
+
+def test_advance_after_moves_the_clock_once_enough_reads_were_served(
+    frozen: EmulatorHandle, api: httpx.Client
+) -> None:
+    control = frozen.control
+    op_id = control.create_operation(total=10, duration=10)["id"]
+    epoch = control.clock()["epoch"]
+
+    with control.advance_after(60, requests=2):
+        first = api.get(f"{OPERATIONS}/{op_id}").json()
+        time.sleep(0.2)  # the watcher polls every 20 ms: one read is not enough
+        still = control.clock()["epoch"]
+        second = api.get(f"{OPERATIONS}/{op_id}").json()
+        deadline = time.monotonic() + 10
+        while control.clock()["epoch"] == epoch and time.monotonic() < deadline:
+            time.sleep(0.02)
+        third = api.get(f"{OPERATIONS}/{op_id}").json()
+
+    assert (first["status"], second["status"], third["status"]) == ("PROCESSING", "PROCESSING", "COMPLETED")
+    assert still == epoch
+    assert control.clock()["epoch"] == epoch + 60
+
+
+def test_advance_after_counts_only_the_route_and_status_asked_for(
+    frozen: EmulatorHandle, api: httpx.Client
+) -> None:
+    control = frozen.control
+    epoch = control.clock()["epoch"]
+
+    with control.advance_after(60, requests=1):  # successful reads of an operation
+        api.get(f"{OPERATIONS}/comms_operation_01h9krwprkeee8fzqspvwy6nq8")  # a 404
+        api.get(OPERATIONS)  # another route
+        time.sleep(0.2)
+
+    time.sleep(0.1)
+    assert control.clock()["epoch"] == epoch  # and the watcher stopped with the block
 
 
 def test_control_errors_use_the_error_shape(emulator: EmulatorHandle) -> None:

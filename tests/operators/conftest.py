@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import respx
 
-from airflow_provider_twilio_push.emulator.control import EmulatorControl
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 
 BASE_URL = "https://comms.twilio.com"
 SEND_PATH = "/v1/PushNotifications"
 OPS_PATH = "/v1/PushNotifications/Operations"
 OPERATION_ID = "comms_operation_01h9krwprkeee8fzqspvwy6nq8"
-GET_OPERATION_ROUTE = "GET /v1/PushNotifications/Operations/{id}"
 
 
 class RecordingTI:
@@ -75,27 +71,3 @@ def fast_hook() -> Callable[[Any], Any]:
         return operator
 
     return fast
-
-
-@contextmanager
-def advance_after_reads(base_url: str, *, reads: int, seconds: float) -> Iterator[None]:
-    """With the emulator's clock frozen: advance it by ``seconds`` once ``reads`` reads of an
-    operation were served, so that a waiting task surely sees it unfinished first, whatever the
-    machine's load (a background thread with its own control client).
-    """
-    stop = threading.Event()
-
-    def advance() -> None:
-        with EmulatorControl(base_url) as control:
-            while not stop.wait(0.02):
-                if control.request_count(GET_OPERATION_ROUTE) >= reads:
-                    control.advance(seconds)
-                    return
-
-    thread = threading.Thread(target=advance, name="advance-emulator-clock", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(10)

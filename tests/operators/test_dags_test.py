@@ -19,8 +19,6 @@ import pytest
 
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 
-from .conftest import advance_after_reads
-
 DAG_ID = "twilio_push_stats_breach"
 DAGS_FOLDER = Path(__file__).parent / "dags"
 AIRFLOW = Path(sys.executable).parent / "airflow"
@@ -62,7 +60,7 @@ def test_dags_test_breached_threshold_fails_the_task_and_keeps_the_stats_in_xcom
 
     migrate = run(["db", "migrate"], env, home)
     assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
-    with advance_after_reads(twilio_push_emulator.base_url, reads=2, seconds=60):
+    with twilio_push_emulator.control.advance_after(60, requests=2):
         result = run(["dags", "test", DAG_ID], env, home)
     output = result.stdout + result.stderr
 

@@ -27,7 +27,7 @@ from airflow_provider_twilio_push.operators.twilio_push import TwilioPushSendOpe
 from airflow_provider_twilio_push.sensors.twilio_push import TwilioPushOperationSensor
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
-from .conftest import BASE_URL, OPERATION_ID, OPS_PATH, SEND_PATH, RecordingTI, advance_after_reads
+from .conftest import BASE_URL, OPERATION_ID, OPS_PATH, SEND_PATH, RecordingTI
 
 OP_PATH = f"{OPS_PATH}/{OPERATION_ID}"
 SEND_ROUTE = "POST /v1/PushNotifications"
@@ -323,7 +323,7 @@ def test_worker_wait_returns_the_final_operation(
     ]
     operator = send_operator(to=to, wait_for_completion=True, deferrable=False, poll_interval=0.05)
 
-    with advance_after_reads(twilio_push_emulator.base_url, reads=3, seconds=10):
+    with twilio_push_emulator.control.advance_after(10, requests=3):
         result = operator.execute(context)
 
     assert json.loads(json.dumps(result)) == result

@@ -26,7 +26,7 @@ from airflow_provider_twilio_push.operators.twilio_push import (
 )
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
-from .conftest import OPERATION_ID, OPS_PATH, RecordingTI, advance_after_reads
+from .conftest import OPERATION_ID, OPS_PATH, RecordingTI
 
 OP_PATH = f"{OPS_PATH}/{OPERATION_ID}"
 ERRORS_PATH = f"{OP_PATH}/Errors"
@@ -800,7 +800,7 @@ def test_worker_wait_polls_until_terminal(
         operation_id=op["id"], max_failed=5, wait_for_completion=True, deferrable=False, poll_interval=0.05
     )
 
-    with advance_after_reads(twilio_push_emulator.base_url, reads=3, seconds=10):
+    with twilio_push_emulator.control.advance_after(10, requests=3):
         stats = operator.execute(context)
 
     assert (stats["status"], stats["sent"], stats["failed"], stats["queued"]) == ("COMPLETED", 45, 5, 0)

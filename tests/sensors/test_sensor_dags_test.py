@@ -7,20 +7,16 @@ resuming the task, and the operation reaching XCom for a downstream task.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from airflow_provider_twilio_push.emulator import EmulatorControl
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 
 DAG_ID = "twilio_push_sensor_deferrable"
@@ -40,31 +36,6 @@ def airflow(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
         timeout=240,
         check=False,
     )
-
-
-@contextlib.contextmanager
-def complete_after_reads(base_url: str, *, reads: int, seconds: float) -> Iterator[None]:
-    """Advance the (frozen) emulator clock by ``seconds`` once ``reads`` GETs of the operation got a 200.
-
-    The sensor's own read is the first; the trigger's first poll is the second: the task surely
-    deferred, and its trigger is the one that sees the operation complete.
-    """
-    stop = threading.Event()
-
-    def watch() -> None:
-        with EmulatorControl(base_url) as control:
-            while not stop.wait(0.1):
-                if control.request_count(GET_OPERATION, 200) >= reads:
-                    control.advance(seconds)
-                    return
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        watcher.join(10)
 
 
 @pytest.mark.timeout(500)
@@ -91,7 +62,7 @@ def test_airflow_dags_test_defers_the_sensor_and_pushes_the_operation_to_xcom(
     migrate = airflow(["db", "migrate"], env, home)
     assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
     migrated = time.monotonic()
-    with complete_after_reads(twilio_push_emulator.base_url, reads=2, seconds=10):
+    with control.advance_after(10, requests=2):
         result = airflow(
             ["dags", "test", DAG_ID, "--conf", json.dumps({"operation_id": operation["id"]})], env, home
         )
