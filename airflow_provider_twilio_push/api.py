@@ -18,6 +18,7 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -430,6 +431,17 @@ def decoding_error(request: ApiRequest, exc: httpx.DecodingError) -> TwilioPushM
         f"{type(exc).__name__} ({exc}).",
         path=request.path,
     )
+
+
+@contextmanager
+def typed_transport_errors(request: ApiRequest) -> Iterator[None]:
+    """Around sending ``request``: httpx's transport and decoding errors become ours."""
+    try:
+        yield
+    except httpx.TransportError as exc:
+        raise transport_error(request, exc) from None
+    except httpx.DecodingError as exc:
+        raise decoding_error(request, exc) from None
 
 
 def parse_json(request: ApiRequest, response: httpx.Response) -> Any:

@@ -290,12 +290,8 @@ class TwilioPushHook(BaseHook):
     ) -> httpx.Response:
         if (wait := budget.reserve()) > 0:
             time.sleep(wait)
-        try:
+        with api.typed_transport_errors(request):
             response = client.request(request.method, request.path, params=request.params, json=request.body)
-        except httpx.TransportError as exc:
-            raise api.transport_error(request, exc) from None
-        except httpx.DecodingError as exc:
-            raise api.decoding_error(request, exc) from None
         api.check_response(request, response, settings.conn_id, budget)
         return response
 
@@ -337,12 +333,8 @@ class TwilioPushHook(BaseHook):
         budget: api.RequestBudget,
     ) -> httpx.Response:
         await _await_slot(budget)
-        try:
+        with api.typed_transport_errors(request):
             response = await _fetch(client, prepared)
-        except httpx.TransportError as exc:
-            raise api.transport_error(request, exc) from None
-        except httpx.DecodingError as exc:
-            raise api.decoding_error(request, exc) from None
         api.check_response(request, response, settings.conn_id, budget)
         return response
 
