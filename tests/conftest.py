@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,3 +96,48 @@ def api(fast_conn: dict[str, Any]) -> Iterator[respx.MockRouter]:
 def operation_route(api: respx.MockRouter) -> respx.Route:
     """``GET /v1/PushNotifications/Operations/{OPERATION_ID}``; give it a side_effect."""
     return api.get(OPERATION_PATH)
+
+
+class AirflowCli:
+    """``airflow`` commands in a subprocess, in an Airflow home of their own (sqlite)."""
+
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
+        self.home = home
+        self.env = env
+
+    def __call__(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "airflow"), *args],
+            env=self.env,
+            cwd=self.home,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def migrate(self) -> None:
+        result = self("db", "migrate")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.fixture
+def airflow_cli(tmp_path: Path, twilio_push_emulator: Any) -> Callable[..., AirflowCli]:
+    """``airflow_cli(dags_folder, **env)``: a fresh Airflow home whose default connection is the
+    emulator's; the commands see only these AIRFLOW_* variables (and ``env``)."""
+
+    def make(dags_folder: Path, **env: str) -> AirflowCli:
+        home = tmp_path / "airflow"
+        home.mkdir()
+        variables = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+        variables |= {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_CONN_TWILIO_PUSH_DEFAULT": twilio_push_emulator.conn_json,
+            **env,
+        }
+        return AirflowCli(home, variables)
+
+    return make

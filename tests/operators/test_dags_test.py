@@ -9,11 +9,10 @@ message in the task log, and the stats reaching the XCom table before the task f
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,47 +20,22 @@ from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 
 DAG_ID = "twilio_push_stats_breach"
 DAGS_FOLDER = Path(__file__).parent / "dags"
-AIRFLOW = Path(sys.executable).parent / "airflow"
 UNREGISTERED = "Device token is not registered with the push provider (the app was uninstalled?)"
 TOO_BIG = "Notification payload exceeds the push provider's size limit"
 
 
-def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(AIRFLOW), *args],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-
-
 @pytest.mark.timeout(400)
 def test_dags_test_breached_threshold_fails_the_task_and_keeps_the_stats_in_xcom(
-    twilio_push_emulator: EmulatorHandle, tmp_path: Path
+    twilio_push_emulator: EmulatorHandle, tmp_path: Path, airflow_cli: Callable[..., Any]
 ) -> None:
     # The emulator's clock stands still until the stats task has read the operation and its
     # trigger polled it once: the task surely defers, and the trigger sees it complete.
     twilio_push_emulator.control.freeze()
-    home = tmp_path / "airflow"
-    home.mkdir()
     out = tmp_path / "xcom.json"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
-    env |= {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW_CONN_TWILIO_PUSH_DEFAULT": twilio_push_emulator.conn_json,
-        "TWILIO_PUSH_STATS_OUT": str(out),
-    }
-
-    migrate = run(["db", "migrate"], env, home)
-    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+    airflow = airflow_cli(DAGS_FOLDER, TWILIO_PUSH_STATS_OUT=str(out))
+    airflow.migrate()
     with twilio_push_emulator.control.advance_after(60, requests=2):
-        result = run(["dags", "test", DAG_ID], env, home)
+        result = airflow("dags", "test", DAG_ID, timeout=180)
     output = result.stdout + result.stderr
 
     assert out.exists(), output[-6000:]
@@ -75,7 +49,7 @@ def test_dags_test_breached_threshold_fails_the_task_and_keeps_the_stats_in_xcom
     assert f"Deferring: waiting for operation {operation_id} in the triggerer" in output
     assert "running trigger in line" in output
 
-    with sqlite3.connect(f"file:{home / 'airflow.db'}?mode=ro", uri=True) as db:
+    with sqlite3.connect(f"file:{airflow.home / 'airflow.db'}?mode=ro", uri=True) as db:
         states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ?", (DAG_ID,)))
     assert states == {"send": "success", "stats": "failed", "stats_within": "success", "dump": "success"}
 
