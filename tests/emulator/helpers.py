@@ -11,19 +11,28 @@ OPERATIONS = "/v1/PushNotifications/Operations"
 OPERATION_ID_RE = re.compile(r"comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}")
 DATE_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 STATS_KEYS = ["total", "recipients", "unaddressable", "scheduled", "queued", "sent", "failed", "canceled"]
-ERROR_KEYS = {"code", "message", "moreInfo", "status"}
 
 
-def assert_error(response: httpx.Response, status: int, message_part: str = "") -> dict[str, Any]:
-    """The response is an error in the emulator's one error shape."""
+def assert_error(
+    response: httpx.Response, status: int, message_part: str = "", context: str | None = None
+) -> list[dict[str, Any]]:
+    """The response is an error in Twilio's one error shape (``TwilioErrors``): one entry at least,
+    each with an int code, a message, its infoUrl and a context; ``message_part`` is in one of the
+    messages, and ``context`` (when given) is that entry's JSON path."""
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == ERROR_KEYS
-    assert body["status"] == status
-    assert isinstance(body["code"], int)
-    assert body["moreInfo"] == f"https://www.twilio.com/docs/errors/{body['code']}"
-    assert message_part in body["message"]
-    return body
+    assert list(body) == ["errors"]
+    errors: list[dict[str, Any]] = body["errors"]
+    assert errors
+    for error in errors:
+        assert list(error) == ["code", "message", "infoUrl", "context"]
+        assert isinstance(error["code"], int)
+        assert error["infoUrl"] == f"https://www.twilio.com/docs/api/errors/{error['code']}"
+    matching = [error for error in errors if message_part in error["message"]]
+    assert matching, errors
+    if context is not None:
+        assert [error["context"] for error in matching] == [context] * len(matching), errors
+    return errors
 
 
 def check_invariant(op: dict[str, Any]) -> None:

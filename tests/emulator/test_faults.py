@@ -16,7 +16,7 @@ from .helpers import OPERATIONS, assert_error
 GET_OP = "GET /v1/PushNotifications/Operations/{id}"
 LIST = "GET /v1/PushNotifications/Operations"
 SEND = "POST /v1/PushNotifications"
-SEND_BODY = {"to": [{"token": "t", "provider": "FCM"}], "content": {"title": "Hi"}}
+SEND_BODY = {"to": [{"token": "t", "provider": "FCM"}], "content": {"body": "Hi"}}
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def test_bad_faults_are_refused(emulator: EmulatorHandle, faults: dict[str, obje
     with pytest.raises(EmulatorControlError) as caught:
         emulator.control.set_faults(**faults)
     assert caught.value.status == 400
-    assert message in caught.value.body["message"]
+    assert message in caught.value.body["errors"][0]["message"]
     assert emulator.control.faults()["rate_500"] == 0
 
 

@@ -23,7 +23,7 @@ def _to(*tokens: str, provider: str = "FCM") -> list[dict[str, str]]:
 
 
 def _send(api: httpx.Client, **body: Any) -> str:
-    body.setdefault("content", {"title": "Hello"})
+    body.setdefault("content", {"body": "Hello"})
     response = api.post(SEND, json=body)
     assert response.status_code == 202, response.text
     op_id: str = response.json()["operationId"]
@@ -37,11 +37,18 @@ def test_send_answers_202_with_the_operation_and_its_location(
         SEND,
         json={
             "to": _to("device-a", "device-b") + _to("device-c", provider="APN"),
-            "content": {"title": "Sale", "body": "Everything must go", "data": {"k": "v"}},
-            "from": "my-app",
+            "content": {
+                "title": "Sale",
+                "body": "Everything must go",
+                "providerPassthrough": {
+                    "fcm": {"message": {"data": {"k": "v"}}},
+                    "apn": {"aps": {"badge": 1}},
+                },
+            },
+            "from": {"appName": "my_app"},
             "priority": "LOW",
             "sound": "default",
-            "tags": {"campaign": "spring"},
+            "tags": {"campaign": "spring-2025", "ab.test": "B~1"},
         },
     )
     assert response.status_code == 202
@@ -77,7 +84,7 @@ def test_a_future_send_at_is_scheduled_until_then(
     control.set_defaults(duration=0)
     # Whole seconds: a fraction could round up past the instant the clock is advanced to.
     in_an_hour = datetime.fromtimestamp(math.floor(control.clock()["epoch"]) + 3600, UTC).isoformat()
-    op_id = _send(api, to=_to("a", "b"), schedule={"sendAt": in_an_hour})
+    op_id = _send(api, to=_to("a", "b"), schedule={"sendAt": [in_an_hour]})
 
     op = get_op(op_id)
     assert (op["status"], op["stats"]["scheduled"]) == ("SCHEDULED", 2)
@@ -89,7 +96,7 @@ def test_a_future_send_at_is_scheduled_until_then(
 
 
 def test_a_past_send_at_sends_now(frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client) -> None:
-    op_id = _send(api, to=_to("a"), schedule={"sendAt": "2020-01-01T00:00:00Z"})
+    op_id = _send(api, to=_to("a"), schedule={"sendAt": ["2020-01-01T00:00:00Z"]})
     assert get_op(op_id)["status"] == "PROCESSING"
 
 
@@ -113,87 +120,197 @@ def test_default_ratios_apply_to_the_other_tokens(
     assert (op["stats"]["unaddressable"], op["stats"]["failed"], op["stats"]["sent"]) == (2, 5, 2)
 
 
-def test_ten_thousand_recipients_are_accepted(
+def test_the_contract_sets_no_maximum_of_recipients(
     frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client
 ) -> None:
-    op = get_op(_send(api, to=_to(*(f"d{i}" for i in range(10_000)))))
-    assert op["stats"]["total"] == 10_000
+    op = get_op(_send(api, to=_to(*(f"d{i}" for i in range(10_001)))))
+    assert op["stats"]["total"] == 10_001
 
 
-RECIPIENT = {"token": "t", "provider": "FCM"}
-CONTENT = {"title": "Hi"}
-
-
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        ([RECIPIENT], "The request body must be a JSON object, got a list"),
-        ({"content": CONTENT}, "Missing required field 'to': a list of 1 to 10,000 recipients"),
-        ({"to": RECIPIENT, "content": CONTENT}, "'to' must be a list of recipients, got an object"),
-        ({"to": [], "content": CONTENT}, "'to' must contain at least 1 recipient"),
-        ({"to": [RECIPIENT] * 10_001, "content": CONTENT}, "'to' has 10,001 recipients; at most 10,000"),
-        (
-            {"to": ["t"], "content": CONTENT},
-            "to[0] must be an object with 'token' and 'provider', got a string",
-        ),
-        (
-            {"to": [RECIPIENT, {"provider": "FCM"}], "content": CONTENT},
-            "to[1].token must be a non-empty string",
-        ),
-        ({"to": [{"token": "", "provider": "FCM"}], "content": CONTENT}, "got an empty string"),
-        (
-            {"to": [{"token": 7, "provider": "FCM"}], "content": CONTENT},
-            "to[0].token must be a non-empty string",
-        ),
-        (
-            {"to": [{"token": "t", "provider": "GCM"}], "content": CONTENT},
-            "to[0].provider must be one of FCM, APN, got 'GCM'",
-        ),
-        ({"to": [{"token": "t"}], "content": CONTENT}, "to[0].provider must be one of FCM, APN, got None"),
-        ({"to": [RECIPIENT]}, "Missing required field 'content'"),
-        ({"to": [RECIPIENT], "content": "Hi"}, "'content' must be an object, got a string"),
-        ({"to": [RECIPIENT], "content": {}}, "'content' must have a non-empty 'title' or 'body'"),
-        ({"to": [RECIPIENT], "content": {"title": ""}}, "'content' must have a non-empty 'title' or 'body'"),
-        ({"to": [RECIPIENT], "content": {"title": 5}}, "content.title must be a string, got a number"),
-        (
-            {"to": [RECIPIENT], "content": CONTENT, "priority": "URGENT"},
-            "'priority' must be one of HIGH, LOW",
-        ),
-        ({"to": [RECIPIENT], "content": CONTENT, "from": 5}, "'from' must be a string or an object"),
-        ({"to": [RECIPIENT], "content": CONTENT, "sound": True}, "'sound' must be a string, got a boolean"),
-        ({"to": [RECIPIENT], "content": CONTENT, "tags": ["a"]}, "'tags' must be an object"),
-        (
-            {"to": [RECIPIENT], "content": CONTENT, "tags": {str(i): "v" for i in range(11)}},
-            "'tags' has 11 entries; at most 10",
-        ),
-        ({"to": [RECIPIENT], "content": CONTENT, "tags": {"k": 1}}, "tags['k'] must be a non-empty key"),
-        ({"to": [RECIPIENT], "content": CONTENT, "schedule": "tomorrow"}, "'schedule' must be an object"),
-        (
-            {"to": [RECIPIENT], "content": CONTENT, "schedule": {}},
-            "schedule.sendAt must be an ISO 8601 date-time",
-        ),
-        (
-            {"to": [RECIPIENT], "content": CONTENT, "schedule": {"sendAt": "2030-01-01T09:00:00"}},
-            "with a time zone",
-        ),
-        ({"to": [RECIPIENT], "content": CONTENT, "schedule": {"sendAt": "2030-01-01"}}, "schedule.sendAt"),
-        (
-            {"to": [RECIPIENT], "content": CONTENT, "schedule": {"send_at": "x"}},
-            "Unknown field schedule.send_at",
-        ),
-        ({"to": [RECIPIENT], "content": CONTENT, "scheduled": {}}, "Unknown field 'scheduled'"),
-    ],
-)
-def test_invalid_sends_are_400_with_a_message_that_says_what_to_fix(
-    emulator: EmulatorHandle, api: httpx.Client, body: Any, message: str
+def test_users_and_personalization_are_accepted(
+    frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client
 ) -> None:
-    assert_error(api.post(SEND, json=body), 400, message)
+    to = [
+        {"userId": USER, "variables": {"item": "Macbook Air M3"}},
+        {"token": "device-a", "provider": "APN", "variables": {"name": "John"}},
+    ]
+    op = get_op(_send(api, to=to, content={"title": "{{name}}", "body": "{{item}} is on sale"}, sound=None))
+    assert op["stats"]["total"] == 2
+
+
+def test_a_schedule_uses_its_first_expression(
+    frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client
+) -> None:
+    now = math.floor(frozen.control.clock()["epoch"])
+    first, second = (datetime.fromtimestamp(now + s, UTC).isoformat() for s in (3600, 60))
+    op_id = _send(api, to=_to("a"), schedule={"sendAt": [first, second]})
+    frozen.control.advance(120)
+    assert get_op(op_id)["status"] == "SCHEDULED"
+
+
+def test_thirty_days_ahead_is_the_latest_schedule(frozen: EmulatorHandle, api: httpx.Client) -> None:
+    now = math.floor(frozen.control.clock()["epoch"])
+    at_most = datetime.fromtimestamp(now + 30 * 86400, UTC).isoformat()
+    _send(api, to=_to("a"), schedule={"sendAt": [at_most]})
+    too_late = datetime.fromtimestamp(now + 30 * 86400 + 1, UTC).isoformat()
+    response = api.post(SEND, json={"to": _to("a"), "content": CONTENT, "schedule": {"sendAt": [too_late]}})
+    assert_error(response, 400, "is more than 30 days ahead", "$.schedule.sendAt[0]")
+
+
+USER = "comms_pushnotificationuser_01h9krwprkeee8fzqspvwy6nq8"
+CREDENTIAL = "comms_credential_01h9krwprkeee8fzqspvwy6nq8"
+RECIPIENT = {"token": "t", "provider": "FCM"}
+CONTENT = {"body": "Hi"}
+OK = {"to": [RECIPIENT], "content": CONTENT}
+
+#: (body, the context and a part of the message of one of its errors)
+INVALID_SENDS: list[tuple[Any, str, str]] = [
+    ([RECIPIENT], "$", "The request body must be a JSON object, got a list"),
+    ({"content": CONTENT}, "$.to", "Missing required field 'to': a list of recipients"),
+    ({"to": RECIPIENT, "content": CONTENT}, "$.to", "to must be a list of recipients, got an object"),
+    ({"to": [], "content": CONTENT}, "$.to", "to must contain at least 1 recipient"),
+    (
+        {"to": ["t"], "content": CONTENT},
+        "$.to[0]",
+        "to[0] must be an object: {token, provider} or {userId}, got a string",
+    ),
+    (
+        {"to": [RECIPIENT, {"provider": "FCM"}], "content": CONTENT},
+        "$.to[1].token",
+        "to[1].token must be a non-empty string",
+    ),
+    ({"to": [{"token": "", "provider": "FCM"}], "content": CONTENT}, "$.to[0].token", "got an empty string"),
+    (
+        {"to": [{"token": 7, "provider": "FCM"}], "content": CONTENT},
+        "$.to[0].token",
+        "must be a non-empty string",
+    ),
+    (
+        {"to": [{"token": "t", "provider": "GCM"}], "content": CONTENT},
+        "$.to[0].provider",
+        "to[0].provider must be one of FCM, APN, got 'GCM'",
+    ),
+    (
+        {"to": [{"token": "t"}], "content": CONTENT},
+        "$.to[0].provider",
+        "to[0].provider must be one of FCM, APN, got None",
+    ),
+    (
+        {"to": [{"userId": "user-1"}], "content": CONTENT},
+        "$.to[0].userId",
+        "to[0].userId must be a user id like",
+    ),
+    ({"to": [{"userId": USER, "token": "t", "provider": "FCM"}], "content": CONTENT}, "$.to[0]", "not both"),
+    (
+        {"to": [{**RECIPIENT, "variables": {"n": 1}}], "content": CONTENT},
+        "$.to[0].variables.n",
+        "variables values must be strings",
+    ),
+    (
+        {"to": [{**RECIPIENT, "variables": ["n"]}], "content": CONTENT},
+        "$.to[0].variables",
+        "variables must be an object",
+    ),
+    ({"to": [RECIPIENT]}, "$.content", "Missing required field 'content'"),
+    (
+        {"to": [RECIPIENT], "content": "Hi"},
+        "$.content",
+        "content must be an object with a 'body', got a string",
+    ),
+    (
+        {"to": [RECIPIENT], "content": {"title": "Hi"}},
+        "$.content.body",
+        "Missing required field content.body",
+    ),
+    (
+        {"to": [RECIPIENT], "content": {"body": 5}},
+        "$.content.body",
+        "content.body must be a string, got a number",
+    ),
+    (
+        {"to": [RECIPIENT], "content": {"body": "b", "title": None}},
+        "$.content.title",
+        "content.title must be a string, got null",
+    ),
+    (
+        {"to": [RECIPIENT], "content": {"body": "b", "providerPassthrough": {"gcm": {}}}},
+        "$.content.providerPassthrough.gcm",
+        "Unknown provider 'gcm'",
+    ),
+    (
+        {"to": [RECIPIENT], "content": {"body": "b", "providerPassthrough": {"fcm": {"data": {}}}}},
+        "$.content.providerPassthrough.fcm.message",
+        "providerPassthrough.fcm.message must be an object, got null",
+    ),
+    (
+        {"to": [RECIPIENT], "content": {"body": "b", "providerPassthrough": {"apn": {"aps": "x"}}}},
+        "$.content.providerPassthrough.apn.aps",
+        "must be an object, got a string",
+    ),
+    ({**OK, "priority": "URGENT"}, "$.priority", "priority must be one of HIGH, LOW"),
+    (
+        {**OK, "from": "my_app"},
+        "$.from",
+        "from must be an object: {appName} or {fcm, apn} credential ids, got a string",
+    ),
+    ({**OK, "from": {"appName": "My App"}}, "$.from.appName", "pattern ^[a-z0-9_]+$), got 'My App'"),
+    ({**OK, "from": {"appName": "a" * 65}}, "$.from.appName", "from.appName must be 1 to 64"),
+    ({**OK, "from": {"fcm": "cred-1"}}, "$.from.fcm", "from.fcm must be a credential id like"),
+    ({**OK, "from": {"gcm": CREDENTIAL}}, "$.from.gcm", "Unknown field from.gcm"),
+    ({**OK, "sound": True}, "$.sound", "sound must be a string or null, got a boolean"),
+    ({**OK, "tags": ["a"]}, "$.tags", "tags must be an object"),
+    ({**OK, "tags": {str(i): "v" for i in range(11)}}, "$.tags", "tags has 11 entries; at most 10"),
+    ({**OK, "tags": {"k": 1}}, "$.tags.k", "Tag value of 'k' must be a string"),
+    ({**OK, "tags": {"k": "two words"}}, "$.tags.k", "got 'two words'"),
+    ({**OK, "tags": {"k": "v" * 257}}, "$.tags.k", "Tag value of 'k' must be a string of 1 to 256"),
+    ({**OK, "tags": {"a b": "v"}}, "$.tags['a b']", "Tag key 'a b' must be 1 to 128"),
+    ({**OK, "tags": {"k" * 129: "v"}}, f"$.tags.{'k' * 129}", "must be 1 to 128"),
+    ({**OK, "schedule": "tomorrow"}, "$.schedule", "schedule must be an object"),
+    (
+        {**OK, "schedule": {}},
+        "$.schedule.sendAt",
+        "schedule.sendAt must be a list holding one RFC 3339 date-time, got null",
+    ),
+    ({**OK, "schedule": {"sendAt": []}}, "$.schedule.sendAt", "got an empty list"),
+    ({**OK, "schedule": {"sendAt": "2030-01-01T09:00:00Z"}}, "$.schedule.sendAt", "got a string"),
+    (
+        {**OK, "schedule": {"sendAt": ["2030-01-01T09:00:00"]}},
+        "$.schedule.sendAt[0]",
+        "must be an RFC 3339 date-time",
+    ),
+    ({**OK, "schedule": {"sendAt": ["2030-01-01"]}}, "$.schedule.sendAt[0]", "got '2030-01-01'"),
+    ({**OK, "schedule": {"send_at": ["x"]}}, "$.schedule.send_at", "Unknown field schedule.send_at"),
+    ({**OK, "scheduled": {}}, "$.scheduled", "Unknown field 'scheduled'"),
+]
+
+
+@pytest.mark.parametrize(("body", "context", "message"), INVALID_SENDS)
+def test_invalid_sends_are_400_naming_the_field_and_what_to_fix(
+    emulator: EmulatorHandle, api: httpx.Client, body: Any, context: str, message: str
+) -> None:
+    assert_error(api.post(SEND, json=body), 400, message, context)
     assert api.get(OPERATIONS).json()["operations"] == []  # nothing was created
     assert emulator.control.request_count(status=400) == 1
+
+
+def test_every_problem_of_a_send_is_reported(api: httpx.Client) -> None:
+    body = {
+        "to": [{"token": "", "provider": "FCM"}, {"token": "t", "provider": "GCM"}],
+        "content": {},
+        "tags": {"a b": "v"},
+    }
+    errors = assert_error(api.post(SEND, json=body), 400)
+    assert [error["context"] for error in errors] == [
+        "$.to[0].token",
+        "$.to[1].provider",
+        "$.content.body",
+        "$.tags['a b']",
+    ]
+    assert {error["code"] for error in errors} == {20001}
 
 
 def test_a_body_that_is_not_json_is_400(api: httpx.Client) -> None:
     response = api.post(
         SEND, content=b"to=abc", headers={"content-type": "application/x-www-form-urlencoded"}
     )
-    assert_error(response, 400, "The request body is not valid JSON")
+    assert_error(response, 400, "The request body is not valid JSON", None)
