@@ -284,11 +284,12 @@ class EmulatorApp:
                 )
             self._authenticate(scope)
             decision = state.decide_fault(route)
+            # The contract: 429 and 503 say when to retry, in seconds.
+            retry_after = [(b"retry-after", str(state.faults.retry_after).encode())]
             if decision.kind == "429":
-                retry_after = str(state.faults.retry_after).encode()
-                raise ApiError(429, "Too Many Requests: slow down", [(b"retry-after", retry_after)])
+                raise ApiError(429, "Too Many Requests: slow down", retry_after)
             if decision.kind == "503":
-                raise ApiError(503, "Service Unavailable: try again later")
+                raise ApiError(503, "Service Unavailable: try again later", retry_after)
             if route == ROUTE_SEND:
                 reply = await self._send_push(scope, receive)
             else:

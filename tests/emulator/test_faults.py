@@ -37,8 +37,11 @@ def test_429_carries_retry_after(emulator: EmulatorHandle, api: httpx.Client, op
 
 @pytest.mark.parametrize("status", [500, 503])
 def test_server_errors(emulator: EmulatorHandle, api: httpx.Client, op_url: str, status: int) -> None:
-    emulator.control.set_faults(**{f"rate_{status}": 1})
-    assert_error(api.get(op_url), status)
+    emulator.control.set_faults(**{f"rate_{status}": 1}, retry_after=3)
+    response = api.get(op_url)
+    assert_error(response, status)
+    # The contract: a 503 says when to retry; a 500 "should not be retried".
+    assert response.headers.get("retry-after") == ("3" if status == 503 else None)
     assert_error(api.get(OPERATIONS), status)
     assert emulator.control.request_count(status=status) == 2
     assert emulator.control.request_count(status=200) == 0

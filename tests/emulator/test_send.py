@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from contract.bodies import CONTENT, INVALID_SENDS, USER
 
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 
@@ -155,133 +156,6 @@ def test_thirty_days_ahead_is_the_latest_schedule(frozen: EmulatorHandle, api: h
     too_late = datetime.fromtimestamp(now + 30 * 86400 + 1, UTC).isoformat()
     response = api.post(SEND, json={"to": _to("a"), "content": CONTENT, "schedule": {"sendAt": [too_late]}})
     assert_error(response, 400, "is more than 30 days ahead", "$.schedule.sendAt[0]")
-
-
-USER = "comms_pushnotificationuser_01h9krwprkeee8fzqspvwy6nq8"
-CREDENTIAL = "comms_credential_01h9krwprkeee8fzqspvwy6nq8"
-RECIPIENT = {"token": "t", "provider": "FCM"}
-CONTENT = {"body": "Hi"}
-OK = {"to": [RECIPIENT], "content": CONTENT}
-
-#: (body, the context and a part of the message of one of its errors)
-INVALID_SENDS: list[tuple[Any, str, str]] = [
-    ([RECIPIENT], "$", "The request body must be a JSON object, got a list"),
-    ({"content": CONTENT}, "$.to", "Missing required field 'to': a list of recipients"),
-    ({"to": RECIPIENT, "content": CONTENT}, "$.to", "to must be a list of recipients, got an object"),
-    ({"to": [], "content": CONTENT}, "$.to", "to must contain at least 1 recipient"),
-    (
-        {"to": ["t"], "content": CONTENT},
-        "$.to[0]",
-        "to[0] must be an object: {token, provider} or {userId}, got a string",
-    ),
-    (
-        {"to": [RECIPIENT, {"provider": "FCM"}], "content": CONTENT},
-        "$.to[1].token",
-        "to[1].token must be a non-empty string",
-    ),
-    ({"to": [{"token": "", "provider": "FCM"}], "content": CONTENT}, "$.to[0].token", "got an empty string"),
-    (
-        {"to": [{"token": 7, "provider": "FCM"}], "content": CONTENT},
-        "$.to[0].token",
-        "must be a non-empty string",
-    ),
-    (
-        {"to": [{"token": "t", "provider": "GCM"}], "content": CONTENT},
-        "$.to[0].provider",
-        "to[0].provider must be one of FCM, APN, got 'GCM'",
-    ),
-    (
-        {"to": [{"token": "t"}], "content": CONTENT},
-        "$.to[0].provider",
-        "to[0].provider must be one of FCM, APN, got None",
-    ),
-    (
-        {"to": [{"userId": "user-1"}], "content": CONTENT},
-        "$.to[0].userId",
-        "to[0].userId must be a user id like",
-    ),
-    ({"to": [{"userId": USER, "token": "t", "provider": "FCM"}], "content": CONTENT}, "$.to[0]", "not both"),
-    (
-        {"to": [{**RECIPIENT, "variables": {"n": 1}}], "content": CONTENT},
-        "$.to[0].variables.n",
-        "variables values must be strings",
-    ),
-    (
-        {"to": [{**RECIPIENT, "variables": ["n"]}], "content": CONTENT},
-        "$.to[0].variables",
-        "variables must be an object",
-    ),
-    ({"to": [RECIPIENT]}, "$.content", "Missing required field 'content'"),
-    (
-        {"to": [RECIPIENT], "content": "Hi"},
-        "$.content",
-        "content must be an object with a 'body', got a string",
-    ),
-    (
-        {"to": [RECIPIENT], "content": {"title": "Hi"}},
-        "$.content.body",
-        "Missing required field content.body",
-    ),
-    (
-        {"to": [RECIPIENT], "content": {"body": 5}},
-        "$.content.body",
-        "content.body must be a string, got a number",
-    ),
-    (
-        {"to": [RECIPIENT], "content": {"body": "b", "title": None}},
-        "$.content.title",
-        "content.title must be a string, got null",
-    ),
-    (
-        {"to": [RECIPIENT], "content": {"body": "b", "providerPassthrough": {"gcm": {}}}},
-        "$.content.providerPassthrough.gcm",
-        "Unknown provider 'gcm'",
-    ),
-    (
-        {"to": [RECIPIENT], "content": {"body": "b", "providerPassthrough": {"fcm": {"data": {}}}}},
-        "$.content.providerPassthrough.fcm.message",
-        "providerPassthrough.fcm.message must be an object, got null",
-    ),
-    (
-        {"to": [RECIPIENT], "content": {"body": "b", "providerPassthrough": {"apn": {"aps": "x"}}}},
-        "$.content.providerPassthrough.apn.aps",
-        "must be an object, got a string",
-    ),
-    ({**OK, "priority": "URGENT"}, "$.priority", "priority must be one of HIGH, LOW"),
-    (
-        {**OK, "from": "my_app"},
-        "$.from",
-        "from must be an object: {appName} or {fcm, apn} credential ids, got a string",
-    ),
-    ({**OK, "from": {"appName": "My App"}}, "$.from.appName", "pattern ^[a-z0-9_]+$), got 'My App'"),
-    ({**OK, "from": {"appName": "a" * 65}}, "$.from.appName", "from.appName must be 1 to 64"),
-    ({**OK, "from": {"fcm": "cred-1"}}, "$.from.fcm", "from.fcm must be a credential id like"),
-    ({**OK, "from": {"gcm": CREDENTIAL}}, "$.from.gcm", "Unknown field from.gcm"),
-    ({**OK, "sound": True}, "$.sound", "sound must be a string or null, got a boolean"),
-    ({**OK, "tags": ["a"]}, "$.tags", "tags must be an object"),
-    ({**OK, "tags": {str(i): "v" for i in range(11)}}, "$.tags", "tags has 11 entries; at most 10"),
-    ({**OK, "tags": {"k": 1}}, "$.tags.k", "Tag value of 'k' must be a string"),
-    ({**OK, "tags": {"k": "two words"}}, "$.tags.k", "got 'two words'"),
-    ({**OK, "tags": {"k": "v" * 257}}, "$.tags.k", "Tag value of 'k' must be a string of 1 to 256"),
-    ({**OK, "tags": {"a b": "v"}}, "$.tags['a b']", "Tag key 'a b' must be 1 to 128"),
-    ({**OK, "tags": {"k" * 129: "v"}}, f"$.tags.{'k' * 129}", "must be 1 to 128"),
-    ({**OK, "schedule": "tomorrow"}, "$.schedule", "schedule must be an object"),
-    (
-        {**OK, "schedule": {}},
-        "$.schedule.sendAt",
-        "schedule.sendAt must be a list holding one RFC 3339 date-time, got null",
-    ),
-    ({**OK, "schedule": {"sendAt": []}}, "$.schedule.sendAt", "got an empty list"),
-    ({**OK, "schedule": {"sendAt": "2030-01-01T09:00:00Z"}}, "$.schedule.sendAt", "got a string"),
-    (
-        {**OK, "schedule": {"sendAt": ["2030-01-01T09:00:00"]}},
-        "$.schedule.sendAt[0]",
-        "must be an RFC 3339 date-time",
-    ),
-    ({**OK, "schedule": {"sendAt": ["2030-01-01"]}}, "$.schedule.sendAt[0]", "got '2030-01-01'"),
-    ({**OK, "schedule": {"send_at": ["x"]}}, "$.schedule.send_at", "Unknown field schedule.send_at"),
-    ({**OK, "scheduled": {}}, "$.scheduled", "Unknown field 'scheduled'"),
-]
 
 
 @pytest.mark.parametrize(("body", "context", "message"), INVALID_SENDS)
