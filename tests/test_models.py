@@ -188,3 +188,52 @@ def test_an_empty_page() -> None:
 def test_a_malformed_page_is_refused(body: dict[str, Any]) -> None:
     with pytest.raises(pydantic.ValidationError):
         OperationPage.model_validate(body)
+
+
+def test_push_notifications_are_read_leniently() -> None:
+    from airflow_provider_twilio_push.models import (
+        PushNotification,
+        PushNotificationPage,
+        PushNotificationStatus,
+    )
+
+    item = {
+        "id": "comms_pushnotification_3de3vbxqx0aghtdy1jgf9qdteh",
+        "from": {"fcm": "comms_credential_b554a2dc48d74ff03500c2a582349cad"},
+        "to": {"provider": "FCM", "token": "etYMhHDxzwEW"},
+        "status": "FAILED",
+        "priority": "HIGH",
+        "sound": None,
+        "createdAt": "2025-05-30T17:24:46Z",
+        "updatedAt": "2025-05-30T17:24:49Z",
+        "somethingNew": {"x": 1},
+    }
+    page = PushNotificationPage.model_validate(
+        {"pushNotifications": [item], "pagination": {"next": "t", "self": "s"}}
+    )
+    notification = page.push_notifications[0]
+    assert page.next_page_token == "t"
+    assert notification.status is PushNotificationStatus.FAILED
+    assert (notification.to.token, notification.to.provider, notification.to.user_id) == (
+        "etYMhHDxzwEW",
+        "FCM",
+        None,
+    )
+    assert notification.from_ == {"fcm": "comms_credential_b554a2dc48d74ff03500c2a582349cad"}
+    assert notification.created_at == dt.datetime(2025, 5, 30, 17, 24, 46, tzinfo=dt.UTC)
+    assert notification.content is None
+    wire = notification.model_dump(mode="json", by_alias=True)
+    assert wire["from"] == item["from"]
+    assert wire["to"] == {"token": "etYMhHDxzwEW", "provider": "FCM", "userId": None}
+
+    # A status Twilio may add later is kept as text; only the id is required.
+    later = PushNotification.model_validate(
+        {"id": "comms_pushnotification_x", "status": "DELIVERED", "to": {"userId": "u"}}
+    )
+    assert later.status == "DELIVERED"
+    assert later.to.user_id == "u"
+    with pytest.raises(pydantic.ValidationError):
+        PushNotification.model_validate({"status": "SENT"})
+    one = PushNotification.model_validate({**item, "content": {"title": "Limon Eats", "body": "On the way"}})
+    assert one.content is not None
+    assert (one.content.title, one.content.body) == ("Limon Eats", "On the way")
