@@ -1,4 +1,4 @@
-"""The Operation models: camelCase on the wire, snake_case in Python, lenient, XCom-safe."""
+"""The models: camelCase on the wire, snake_case in Python, lenient, XCom-safe."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from typing import Any
 import pydantic
 import pytest
 
-from airflow_provider_twilio_push.models import Operation, OperationPage, OperationStats, OperationStatus
+from airflow_provider_twilio_push.models import (
+    Operation,
+    OperationPage,
+    OperationStats,
+    OperationStatus,
+    PushNotification,
+    PushNotificationPage,
+    PushNotificationStatus,
+)
 
 OP_ID = "comms_operation_01h9krwprkeee8fzqspvwy6nq8"
 COUNTERS = ["total", "recipients", "unaddressable", "scheduled", "queued", "sent", "failed", "canceled"]
