@@ -199,12 +199,6 @@ def test_a_malformed_page_is_refused(body: dict[str, Any]) -> None:
 
 
 def test_push_notifications_are_read_leniently() -> None:
-    from airflow_provider_twilio_push.models import (
-        PushNotification,
-        PushNotificationPage,
-        PushNotificationStatus,
-    )
-
     item = {
         "id": "comms_pushnotification_3de3vbxqx0aghtdy1jgf9qdteh",
         "from": {"fcm": "comms_credential_b554a2dc48d74ff03500c2a582349cad"},
