@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 _ID_TAIL = "[0-7][a-hjkmnpqrstv-z0-9]{25,34}"
 # The contract's id patterns are anchored at the start only.
 _TAG_CHARS = "^[a-zA-Z0-9._~-]+$"
+_STATS = ("total", "recipients", "unaddressable", "scheduled", "queued", "sent", "failed", "canceled")
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -119,29 +120,8 @@ DEFS: dict[str, dict[str, Any]] = {
     # components.schemas.PushNotificationOperationStats
     "OperationStats": {
         "type": "object",
-        "properties": {
-            key: {"type": "integer", "minimum": 0}
-            for key in (
-                "total",
-                "recipients",
-                "unaddressable",
-                "scheduled",
-                "queued",
-                "sent",
-                "failed",
-                "canceled",
-            )
-        },
-        "required": [
-            "total",
-            "recipients",
-            "unaddressable",
-            "scheduled",
-            "queued",
-            "sent",
-            "failed",
-            "canceled",
-        ],
+        "properties": {key: {"type": "integer", "minimum": 0} for key in _STATS},
+        "required": list(_STATS),
     },
     # components.schemas.PushNotificationOperation
     "Operation": {

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+SEND = "/v1/PushNotifications"
 OPERATIONS = "/v1/PushNotifications/Operations"
 OPERATION_ID_RE = re.compile(r"comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}")
 DATE_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -54,3 +55,27 @@ def check_invariant(op: dict[str, Any]) -> None:
         assert status == "CANCELED"
         assert stats["scheduled"] == stats["queued"] == 0
     assert op["createdAt"] <= op["updatedAt"]
+
+
+def send_push(api: httpx.Client, **body: Any) -> str:
+    """Send ``body`` (with a default content); the operation id of the 202."""
+    body.setdefault("content", {"body": "Hello"})
+    response = api.post(SEND, json=body)
+    assert response.status_code == 202, response.text
+    op_id: str = response.json()["operationId"]
+    return op_id
+
+
+def all_pages(api: httpx.Client, path: str, key: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a list (``body[key]``), following its pages."""
+    found: list[dict[str, Any]] = []
+    token = None
+    while True:
+        response = api.get(path, params={**params, **({"pageToken": token} if token else {})})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert list(body) == [key, "pagination"]
+        found += body[key]
+        token = body["pagination"]["next"]
+        if token is None:
+            return found

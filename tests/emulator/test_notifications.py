@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.emulator.state import NOTIFICATION_STATUSES, Operation
 
-from .helpers import OPERATIONS, assert_error
+from .helpers import OPERATIONS, all_pages, assert_error, send_push
 from .test_invariant import operations
 
 NOTIFICATIONS = "/v1/PushNotifications"
@@ -30,26 +30,7 @@ STAT_OF = {
 
 
 def _all(api: httpx.Client, **params: Any) -> list[dict[str, Any]]:
-    """Every notification the filters match, following the pages."""
-    found: list[dict[str, Any]] = []
-    token = None
-    while True:
-        response = api.get(NOTIFICATIONS, params={**params, **({"pageToken": token} if token else {})})
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert list(body) == ["pushNotifications", "pagination"]
-        found += body["pushNotifications"]
-        token = body["pagination"]["next"]
-        if token is None:
-            return found
-
-
-def _send(api: httpx.Client, **body: Any) -> str:
-    body.setdefault("content", {"body": "Hello"})
-    response = api.post(NOTIFICATIONS, json=body)
-    assert response.status_code == 202, response.text
-    op_id: str = response.json()["operationId"]
-    return op_id
+    return all_pages(api, NOTIFICATIONS, "pushNotifications", **params)
 
 
 def _assert_consistent(api: httpx.Client, op_id: str) -> dict[str, Any]:
@@ -122,7 +103,7 @@ def test_a_sends_notifications_show_what_was_sent(frozen: EmulatorHandle, api: h
         {"token": "fail-52134-c", "provider": "APN"},
         {"userId": USER, "variables": {"name": "Ann"}},
     ]
-    op_id = _send(
+    op_id = send_push(
         api,
         to=to,
         content={"body": "Hi {{name}}"},
@@ -162,7 +143,7 @@ def test_a_credential_sender_and_the_defaults_show_in_the_notifications(
     frozen: EmulatorHandle, api: httpx.Client
 ) -> None:
     frozen.control.set_defaults(duration=0)
-    op_id = _send(
+    op_id = send_push(
         api,
         to=[{"token": "a", "provider": "FCM"}, {"token": "b", "provider": "APN"}],
         content={"title": "Sale", "body": "Now"},
@@ -178,10 +159,10 @@ def test_a_credential_sender_and_the_defaults_show_in_the_notifications(
 def test_filters(frozen: EmulatorHandle, api: httpx.Client) -> None:
     control = frozen.control
     control.set_defaults(duration=0)
-    old = _send(api, to=[{"token": "fail-old", "provider": "FCM"}], tags={"campaign": "winter"})
+    old = send_push(api, to=[{"token": "fail-old", "provider": "FCM"}], tags={"campaign": "winter"})
     control.advance(3600)
     start = control.clock()["now"]
-    spring = _send(
+    spring = send_push(
         api,
         to=[
             {"token": "fail-1", "provider": "FCM"},

@@ -13,22 +13,13 @@ from contract.bodies import CONTENT, INVALID_SENDS, USER
 
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 
-from .helpers import OPERATION_ID_RE, OPERATIONS, assert_error
+from .helpers import OPERATION_ID_RE, OPERATIONS, SEND, assert_error, send_push
 
-SEND = "/v1/PushNotifications"
 GetOp = Callable[[str], dict[str, Any]]
 
 
 def _to(*tokens: str, provider: str = "FCM") -> list[dict[str, str]]:
     return [{"token": token, "provider": provider} for token in tokens]
-
-
-def _send(api: httpx.Client, **body: Any) -> str:
-    body.setdefault("content", {"body": "Hello"})
-    response = api.post(SEND, json=body)
-    assert response.status_code == 202, response.text
-    op_id: str = response.json()["operationId"]
-    return op_id
 
 
 def test_send_answers_202_with_the_operation_and_its_location(
@@ -69,7 +60,7 @@ def test_a_send_is_processed_over_the_default_duration(
     frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client
 ) -> None:
     frozen.control.set_defaults(duration=4)
-    op_id = _send(api, to=_to(*(f"d{i}" for i in range(8))))
+    op_id = send_push(api, to=_to(*(f"d{i}" for i in range(8))))
     assert get_op(op_id)["status"] == "PROCESSING"
     frozen.control.advance(2)
     assert get_op(op_id)["stats"]["sent"] == 4
@@ -85,7 +76,7 @@ def test_a_future_send_at_is_scheduled_until_then(
     control.set_defaults(duration=0)
     # Whole seconds: a fraction could round up past the instant the clock is advanced to.
     in_an_hour = datetime.fromtimestamp(math.floor(control.clock()["epoch"]) + 3600, UTC).isoformat()
-    op_id = _send(api, to=_to("a", "b"), schedule={"sendAt": [in_an_hour]})
+    op_id = send_push(api, to=_to("a", "b"), schedule={"sendAt": [in_an_hour]})
 
     op = get_op(op_id)
     assert (op["status"], op["stats"]["scheduled"]) == ("SCHEDULED", 2)
@@ -97,14 +88,14 @@ def test_a_future_send_at_is_scheduled_until_then(
 
 
 def test_a_past_send_at_sends_now(frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client) -> None:
-    op_id = _send(api, to=_to("a"), schedule={"sendAt": ["2020-01-01T00:00:00Z"]})
+    op_id = send_push(api, to=_to("a"), schedule={"sendAt": ["2020-01-01T00:00:00Z"]})
     assert get_op(op_id)["status"] == "PROCESSING"
 
 
 def test_tokens_shape_the_outcome(frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client) -> None:
     frozen.control.set_defaults(duration=1)
     tokens = ["ok-1", "unaddressable-1", "fail-1", "ok-2", "FAIL-2", "unaddressable-2", "ok-3"]
-    op_id = _send(api, to=_to(*tokens))
+    op_id = send_push(api, to=_to(*tokens))
     op = get_op(op_id)
     assert op["stats"]["unaddressable"] == 2
 
@@ -117,14 +108,14 @@ def test_default_ratios_apply_to_the_other_tokens(
     frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client
 ) -> None:
     frozen.control.set_defaults(duration=0, failure_ratio=0.5, unaddressable_ratio=0.25)
-    op = get_op(_send(api, to=_to(*(f"device-{i}" for i in range(8)), "fail-x")))
+    op = get_op(send_push(api, to=_to(*(f"device-{i}" for i in range(8)), "fail-x")))
     assert (op["stats"]["unaddressable"], op["stats"]["failed"], op["stats"]["sent"]) == (2, 5, 2)
 
 
 def test_the_contract_sets_no_maximum_of_recipients(
     frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client
 ) -> None:
-    op = get_op(_send(api, to=_to(*(f"d{i}" for i in range(10_001)))))
+    op = get_op(send_push(api, to=_to(*(f"d{i}" for i in range(10_001)))))
     assert op["stats"]["total"] == 10_001
 
 
@@ -135,7 +126,9 @@ def test_users_and_personalization_are_accepted(
         {"userId": USER, "variables": {"item": "Macbook Air M3"}},
         {"token": "device-a", "provider": "APN", "variables": {"name": "John"}},
     ]
-    op = get_op(_send(api, to=to, content={"title": "{{name}}", "body": "{{item}} is on sale"}, sound=None))
+    op = get_op(
+        send_push(api, to=to, content={"title": "{{name}}", "body": "{{item}} is on sale"}, sound=None)
+    )
     assert op["stats"]["total"] == 2
 
 
@@ -144,7 +137,7 @@ def test_a_schedule_uses_its_first_expression(
 ) -> None:
     now = math.floor(frozen.control.clock()["epoch"])
     first, second = (datetime.fromtimestamp(now + s, UTC).isoformat() for s in (3600, 60))
-    op_id = _send(api, to=_to("a"), schedule={"sendAt": [first, second]})
+    op_id = send_push(api, to=_to("a"), schedule={"sendAt": [first, second]})
     frozen.control.advance(120)
     assert get_op(op_id)["status"] == "SCHEDULED"
 
@@ -152,7 +145,7 @@ def test_a_schedule_uses_its_first_expression(
 def test_thirty_days_ahead_is_the_latest_schedule(frozen: EmulatorHandle, api: httpx.Client) -> None:
     now = math.floor(frozen.control.clock()["epoch"])
     at_most = datetime.fromtimestamp(now + 30 * 86400, UTC).isoformat()
-    _send(api, to=_to("a"), schedule={"sendAt": [at_most]})
+    send_push(api, to=_to("a"), schedule={"sendAt": [at_most]})
     too_late = datetime.fromtimestamp(now + 30 * 86400 + 1, UTC).isoformat()
     response = api.post(SEND, json={"to": _to("a"), "content": CONTENT, "schedule": {"sendAt": [too_late]}})
     assert_error(response, 400, "is more than 30 days ahead", "$.schedule.sendAt[0]")
