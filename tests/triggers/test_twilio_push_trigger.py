@@ -587,6 +587,7 @@ async def test_triggers_deferred_together_do_not_poll_in_lockstep(
 
     offsets = sorted(moment - start for moment in first_polls)
     assert len(offsets) == 10
-    assert offsets[-1] < 1.2
+    # Every first poll falls in the first interval; the margin absorbs a loaded machine's scheduling delay.
+    assert offsets[-1] < 1.5
     # Uniform over the first interval: 10 draws all within 0.1 s of each other is a 1e-8 chance.
     assert offsets[-1] - offsets[0] > 0.1, offsets
