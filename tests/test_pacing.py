@@ -13,6 +13,7 @@ import pytest
 import respx
 
 from airflow_provider_twilio_push.core.pacing import RequestPacer, pacer_for
+from airflow_provider_twilio_push.core.settings import ConnectionSettings
 from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError, TwilioPushRateLimitedError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 
@@ -138,3 +139,16 @@ def test_threads_never_book_the_same_slot() -> None:
         sys.setswitchinterval(previous)
     slots = sorted(slot for mine in booked for slot in mine)
     assert slots == [round(n / 1000, 6) for n in range(threads * per_thread)]
+
+
+def test_connections_to_one_account_share_a_pacer_at_the_lowest_rate() -> None:
+    account = {"base_url": "https://comms.twilio.com", "username": "ACsame", "password": "pw"}
+    fast = ConnectionSettings(conn_id="fast", max_requests_per_second=20, **account)
+    slow = ConnectionSettings(conn_id="slow", max_requests_per_second=4, **account)
+    unpaced = ConnectionSettings(conn_id="unpaced", **account)
+    elsewhere = ConnectionSettings(conn_id="elsewhere", **{**account, "username": "ACother"})
+
+    assert pacer_for(fast) is pacer_for(slow) is pacer_for(unpaced)
+    assert pacer_for(unpaced).interval == 0.25
+    assert pacer_for(elsewhere) is not pacer_for(fast)
+    assert pacer_for(elsewhere).interval == 0.0

@@ -272,14 +272,23 @@ def validate_max_failure_rate(value: object) -> None:
         )
 
 
-def validate_poll_interval(value: object) -> None:
-    # NaN passes "<= 0" and makes time.sleep() raise; 0 or inf would poll in a busy loop or never.
+def _positive_seconds(value: object) -> float | None:
+    """``value`` if it is a finite number of seconds > 0, else None.
+
+    NaN passes "<= 0" and makes time.sleep() raise; 0 or inf would poll in a busy loop or never.
+    """
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not math.isfinite(value)
         or value <= 0
     ):
+        return None
+    return float(value)
+
+
+def validate_poll_interval(value: object) -> None:
+    if _positive_seconds(value) is None:
         raise TwilioPushInvalidInputError(
             f"Invalid poll_interval={value!r}: expected a number of seconds > 0."
         )
@@ -287,14 +296,9 @@ def validate_poll_interval(value: object) -> None:
 
 def wait_timeout_seconds(value: object) -> float:
     """``wait_timeout`` (seconds or a timedelta) in seconds."""
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, int | float)
-        or not math.isfinite(seconds)
-        or seconds <= 0
-    ):
+    seconds = _positive_seconds(value.total_seconds() if isinstance(value, timedelta) else value)
+    if seconds is None:
         raise TwilioPushInvalidInputError(
             f"Invalid wait_timeout={value!r}: expected a number of seconds > 0 or a positive timedelta."
         )
-    return float(seconds)
+    return seconds
