@@ -122,7 +122,7 @@ def test_threads_never_book_the_same_slot() -> None:
     previous = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads as often as possible, to expose a race
     pacer = RequestPacer(max_requests_per_second=1000)
-    threads, per_thread = 8, 5000
+    threads, per_thread = 8, 20_000
     booked: list[list[float]] = [[] for _ in range(threads)]
 
     def book(mine: list[float]) -> None:
