@@ -6,7 +6,8 @@ import email.utils
 import enum
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
@@ -119,17 +120,22 @@ def retry_options(
     }
 
 
-def uncertain_send(exc: TwilioPushAPIError) -> TwilioPushAPIError:
-    """What a failed send raises: the error itself when Twilio surely did not process it."""
-    if surely_not_processed(exc) or not exc.transient:
-        return exc
-    return TwilioPushSendUncertainError(
-        f"{exc}. Twilio may have accepted this send anyway, so it was not retried (a retry could "
-        "deliver the notifications twice). Check the recent operations "
-        "(TwilioPushHook.list_operations(start_date=...)) before sending again.",
-        http_status=exc.http_status,
-        path=exc.path,
-        code=exc.code,
-        twilio_message=exc.twilio_message,
-        more_info=exc.more_info,
-    )
+@contextmanager
+def uncertain_send_failures() -> Iterator[None]:
+    """Around a send: a failure that leaves in doubt whether Twilio accepted it (a 5xx, a lost
+    answer) becomes :class:`TwilioPushSendUncertainError`; other errors pass as they are."""
+    try:
+        yield
+    except TwilioPushAPIError as exc:
+        if surely_not_processed(exc) or not exc.transient:
+            raise
+        raise TwilioPushSendUncertainError(
+            f"{exc}. Twilio may have accepted this send anyway, so it was not retried (a retry could "
+            "deliver the notifications twice). Check the recent operations "
+            "(TwilioPushHook.list_operations(start_date=...)) before sending again.",
+            http_status=exc.http_status,
+            path=exc.path,
+            code=exc.code,
+            twilio_message=exc.twilio_message,
+            more_info=exc.more_info,
+        ) from exc

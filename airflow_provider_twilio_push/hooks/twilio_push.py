@@ -29,18 +29,14 @@ from airflow_provider_twilio_push.core.response import (
     parse_send_response,
     typed_transport_errors,
 )
-from airflow_provider_twilio_push.core.retries import retry_options, uncertain_send
+from airflow_provider_twilio_push.core.retries import retry_options, uncertain_send_failures
 from airflow_provider_twilio_push.core.settings import (
     ConnectionSettings,
     client_options,
     connection_settings,
     shared_ssl_context,
 )
-from airflow_provider_twilio_push.exceptions import (
-    TwilioPushAPIError,
-    TwilioPushInvalidInputError,
-    TwilioPushRateLimitedError,
-)
+from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError, TwilioPushRateLimitedError
 from airflow_provider_twilio_push.hooks._transport import PooledAsyncTransport
 from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage, OperationStatus
 
@@ -473,11 +469,8 @@ class TwilioPushHook(BaseHook):
         the notifications may have gone out, and a retry could send them twice.
         """
         request = send_request(to, content, from_=from_, priority=priority, schedule=schedule, tags=tags)
-        try:
-            response = self._request(request)
-        except TwilioPushAPIError as exc:
-            raise uncertain_send(exc) from exc
-        return parse_send_response(request, response)
+        with uncertain_send_failures():
+            return parse_send_response(request, self._request(request))
 
     async def asend_push_notifications(
         self,
@@ -490,11 +483,8 @@ class TwilioPushHook(BaseHook):
         tags: Mapping[str, str] | None = None,
     ) -> str:
         request = send_request(to, content, from_=from_, priority=priority, schedule=schedule, tags=tags)
-        try:
-            response = await self._arequest(request)
-        except TwilioPushAPIError as exc:
-            raise uncertain_send(exc) from exc
-        return parse_send_response(request, response)
+        with uncertain_send_failures():
+            return parse_send_response(request, await self._arequest(request))
 
     # -- the UI's Test button ------------------------------------------------------------------
 
