@@ -16,7 +16,8 @@ import airflow
 import jsonschema
 import pytest
 
-from airflow_provider_twilio_push import __version__, api
+from airflow_provider_twilio_push import __version__
+from airflow_provider_twilio_push.core.settings import connection_settings
 from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError
 from airflow_provider_twilio_push.get_provider_info import get_provider_info
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
@@ -111,7 +112,7 @@ def test_the_connection_form_is_the_same_in_both_places(info: dict[str, Any]) ->
 def test_every_extra_field_of_the_form_is_read_by_the_hook(info: dict[str, Any]) -> None:
     for name in info["connection-types"][0]["conn-fields"]:
         with pytest.raises(TwilioPushInvalidInputError, match=f"has extra {name}='not a number': expected"):
-            api.connection_settings(
+            connection_settings(
                 "c",
                 host=None,
                 schema=None,
