@@ -8,7 +8,7 @@ from typing import Any
 from airflow.providers.common.compat.notifier import BaseNotifier
 from airflow.providers.common.compat.sdk import Context
 
-from airflow_provider_twilio_push.api import send_request
+from airflow_provider_twilio_push.core.request import send_request
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 
 # What a templated argument stands for when the notifier is built: valid, so that only the
