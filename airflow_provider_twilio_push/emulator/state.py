@@ -195,6 +195,8 @@ class Operation:
     duration: float
     #: Sends: the failures in processing order; scenarios derive them from the seed instead.
     failure_details: tuple[Failure, ...] | None = None
+    #: Sends: what the send asked for besides its recipients (content, tags...), for the control API.
+    message: dict[str, Any] | None = None
     canceled_at: float | None = None
     #: Sends: what was asked for, and the recipient index at each processing position (the
     #: failing ones at the failure positions). Scenarios have neither: position = index.
@@ -672,6 +674,7 @@ class EmulatorState:
         failure_details: tuple[Failure, ...] | None = None,
         send: SendDetails | None = None,
         order: tuple[int, ...] | None = None,
+        message: dict[str, Any] | None = None,
     ) -> Operation:
         seq = self._seq
         self._seq += 1
@@ -689,6 +692,7 @@ class EmulatorState:
             failure_details=failure_details,
             send=send,
             order=order,
+            message=message,
         )
         self.operations.add(op)
         return op
@@ -718,8 +722,12 @@ class EmulatorState:
             age=age,
         )
 
-    def create_send(self, send: SendDetails, send_at: float | None) -> Operation:
+    def create_send(
+        self, send: SendDetails, send_at: float | None, message: dict[str, Any] | None = None
+    ) -> Operation:
         """An operation for a send's recipients, shaped by their tokens.
+
+        ``message`` is the rest of the send (content, tags...), kept for the control API.
 
         A token starting with ``unaddressable`` is unaddressable, one starting with ``fail`` fails
         (``fail-52143...`` picks that error code); the default ratios apply to the others (users
@@ -755,6 +763,7 @@ class EmulatorState:
             failure_details=details,
             send=send,
             order=_processing_order(len(recipients), set(unaddressable), failing),
+            message=message,
         )
 
     def _send_failure(self, index: int, recipient: Recipient) -> Failure:

@@ -54,6 +54,17 @@ def test_send_answers_202_with_the_operation_and_its_location(
     assert op["id"] == body["operationId"]
     assert op["stats"]["total"] == op["stats"]["recipients"] == 3
     assert emulator.control.request_count("POST /v1/PushNotifications", 202) == 1
+    # The control API shows what was sent, besides the recipients.
+    sent = emulator.control.operation(op["id"])["send"]
+    assert list(sent) == ["content", "from", "priority", "sound", "tags"]
+    assert sent["content"]["providerPassthrough"] == {
+        "fcm": {"message": {"data": {"k": "v"}}},
+        "apn": {"aps": {"badge": 1}},
+    }
+    assert (sent["from"], sent["tags"]) == (
+        {"appName": "my_app"},
+        {"campaign": "spring-2025", "ab.test": "B~1"},
+    )
 
 
 def test_a_send_is_processed_over_the_default_duration(
