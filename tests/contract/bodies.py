@@ -5,6 +5,7 @@ Shared by the emulator's tests, the contract tests and the client's tests.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 USER = "comms_pushnotificationuser_01h9krwprkeee8fzqspvwy6nq8"
@@ -184,3 +185,395 @@ INVALID_SENDS: list[tuple[Any, str, str]] = [
     ({**OK, "schedule": {"send_at": ["x"]}}, "$.schedule.send_at", "Unknown field schedule.send_at"),
     ({**OK, "scheduled": {}}, "$.scheduled", "Unknown field 'scheduled'"),
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the client (core.request.send_request) builds, and what it refuses before any request
+
+#: The time the client's cases are built at (``send_request(now=...)``): schedules are relative to it.
+NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+DEVICE = {"token": "device-1", "provider": "FCM"}
+BODY = {"body": "Hi"}
+
+#: (id, keyword arguments of send_request, the body it builds)
+CLIENT_SENDS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("minimal", {"to": [DEVICE], "content": BODY}, {"to": [DEVICE], "content": BODY}),
+    (
+        "provider-any-case",
+        {"to": ({"token": "a", "provider": "fcm"}, {"token": "b", "provider": " Apn"}), "content": BODY},
+        {"to": [{"token": "a", "provider": "FCM"}, {"token": "b", "provider": "APN"}], "content": BODY},
+    ),
+    (
+        "users-and-variables",
+        {
+            "to": [{"userId": USER, "variables": {"item": "Laptop"}}, {**DEVICE, "variables": {}}],
+            "content": BODY,
+        },
+        {
+            "to": [{"userId": USER, "variables": {"item": "Laptop"}}, {**DEVICE, "variables": {}}],
+            "content": BODY,
+        },
+    ),
+    (
+        "no-maximum-of-recipients",
+        {"to": [DEVICE] * 10_001, "content": BODY},
+        {"to": [DEVICE] * 10_001, "content": BODY},
+    ),
+    (
+        "content-title-and-passthrough",
+        {
+            "to": [DEVICE],
+            "content": {
+                "title": "Sale",
+                "body": "Hey {{name}}",
+                "providerPassthrough": {
+                    "fcm": {"message": {"data": {"k": "v"}}},
+                    "apn": {"aps": {"badge": 1}},
+                },
+            },
+        },
+        {
+            "to": [DEVICE],
+            "content": {
+                "body": "Hey {{name}}",
+                "title": "Sale",
+                "providerPassthrough": {
+                    "fcm": {"message": {"data": {"k": "v"}}},
+                    "apn": {"aps": {"badge": 1}},
+                },
+            },
+        },
+    ),
+    (
+        "from-an-app-name",
+        {"to": [DEVICE], "content": BODY, "from_": "my_app"},
+        {"to": [DEVICE], "content": BODY, "from": {"appName": "my_app"}},
+    ),
+    (
+        "from-an-app-dict",
+        {"to": [DEVICE], "content": BODY, "from_": {"appName": "a" * 64}},
+        {"to": [DEVICE], "content": BODY, "from": {"appName": "a" * 64}},
+    ),
+    (
+        "from-credentials",
+        {"to": [DEVICE], "content": BODY, "from_": {"fcm": FCM_CREDENTIAL, "apn": APN_CREDENTIAL}},
+        {"to": [DEVICE], "content": BODY, "from": {"fcm": FCM_CREDENTIAL, "apn": APN_CREDENTIAL}},
+    ),
+    (
+        "priority-and-sound",
+        {"to": [DEVICE], "content": BODY, "priority": "low", "sound": "ring"},
+        {"to": [DEVICE], "content": BODY, "priority": "LOW", "sound": "ring"},
+    ),
+    (
+        "schedule-aware-datetime",
+        {
+            "to": [DEVICE],
+            "content": BODY,
+            "schedule": datetime(2025, 1, 2, 10, 30, tzinfo=timezone(timedelta(hours=1))),
+        },
+        {"to": [DEVICE], "content": BODY, "schedule": {"sendAt": ["2025-01-02T09:30:00Z"]}},
+    ),
+    (
+        "schedule-iso-string-30-days-ahead",
+        {"to": [DEVICE], "content": BODY, "schedule": "2025-01-31T12:00:00Z"},
+        {"to": [DEVICE], "content": BODY, "schedule": {"sendAt": ["2025-01-31T12:00:00Z"]}},
+    ),
+    (
+        "schedule-in-the-past",
+        {"to": [DEVICE], "content": BODY, "schedule": "2024-12-31T00:00:00+00:00"},
+        {"to": [DEVICE], "content": BODY, "schedule": {"sendAt": ["2024-12-31T00:00:00Z"]}},
+    ),
+    (
+        "schedule-the-contracts-form",
+        {"to": [DEVICE], "content": BODY, "schedule": {"sendAt": ["2025-01-05T08:00:00+02:00"]}},
+        {"to": [DEVICE], "content": BODY, "schedule": {"sendAt": ["2025-01-05T06:00:00Z"]}},
+    ),
+    (
+        "schedule-send-at-a-string",
+        {"to": [DEVICE], "content": BODY, "schedule": {"sendAt": "2025-01-05T06:00:00Z"}},
+        {"to": [DEVICE], "content": BODY, "schedule": {"sendAt": ["2025-01-05T06:00:00Z"]}},
+    ),
+    (
+        "tags-at-their-limits",
+        {
+            "to": [DEVICE],
+            "content": BODY,
+            "tags": {f"{i}".rjust(128, "k"): "v~._-" * 51 + "x" for i in range(10)},
+        },
+        {
+            "to": [DEVICE],
+            "content": BODY,
+            "tags": {f"{i}".rjust(128, "k"): "v~._-" * 51 + "x" for i in range(10)},
+        },
+    ),
+]
+
+_NO_TZ = (
+    "it has no timezone. Pass a timezone-aware datetime (e.g. pendulum.datetime(..., tz='UTC')) or an "
+    "ISO string with an offset ('...Z')."
+)
+_RECIPIENT_EXPECTED = "expected a recipient dict such as {'token': '...', 'provider': 'FCM'} or {'userId': 'comms_pushnotificationuser_...'}"
+_TO_EXPECTED = (
+    "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}] or "
+    "[{'userId': 'comms_pushnotificationuser_...'}]"
+)
+_FROM_EXPECTED = (
+    "expected an App name such as 'my_app' (or {'appName': 'my_app'}), or credential ids "
+    "{'fcm': 'comms_credential_...', 'apn': 'comms_credential_...'}."
+)
+_TAG_CHARS = "a-z, A-Z, 0-9, '.', '_', '~' and '-'."
+_LONG_KEY = "k" * 129
+
+#: (id, keyword arguments of send_request, the message of the TwilioPushInvalidInputError it raises)
+CLIENT_BAD_SENDS: list[tuple[str, dict[str, Any], str]] = [
+    ("to-empty", {"to": [], "content": BODY}, "Invalid to: the list of recipients is empty."),
+    ("to-a-string", {"to": "device-1", "content": BODY}, f"{_TO_EXPECTED}, got str."),
+    ("to-a-dict", {"to": DEVICE, "content": BODY}, f"{_TO_EXPECTED}, got dict."),
+    ("to-none", {"to": None, "content": BODY}, f"{_TO_EXPECTED}, got NoneType."),
+    (
+        "recipient-a-string",
+        {"to": ["device-1"], "content": BODY},
+        f"Invalid to[0]: {_RECIPIENT_EXPECTED}, got str.",
+    ),
+    (
+        "recipient-empty-dict",
+        {"to": [DEVICE, {}], "content": BODY},
+        f"Invalid to[1]: {_RECIPIENT_EXPECTED}, got dict.",
+    ),
+    (
+        "recipient-unknown-key",
+        {"to": [{**DEVICE, "varaibles": {}}], "content": BODY},
+        "Invalid to[0]: unknown key 'varaibles'; a recipient has token and provider, or userId, and optional variables.",
+    ),
+    (
+        "token-empty",
+        {"to": [{"token": "", "provider": "FCM"}], "content": BODY},
+        "Invalid to[0]: token must be a non-empty string.",
+    ),
+    (
+        "token-blank",
+        {"to": [DEVICE, {"token": "  ", "provider": "APN"}], "content": BODY},
+        "Invalid to[1]: token must be a non-empty string.",
+    ),
+    (
+        "token-not-a-string",
+        {"to": [{"token": 123, "provider": "FCM"}], "content": BODY},
+        "Invalid to[0]: token must be a non-empty string.",
+    ),
+    (
+        "provider-missing",
+        {"to": [{"token": "t"}], "content": BODY},
+        "Invalid to[0]: provider is missing; expected 'FCM' or 'APN' with every token.",
+    ),
+    (
+        "provider-unknown",
+        {"to": [{"token": "t", "provider": "GCM"}], "content": BODY},
+        "Invalid to[0].provider 'GCM': expected one of FCM, APN.",
+    ),
+    (
+        "user-id-malformed",
+        {"to": [{"userId": "user-42"}], "content": BODY},
+        "Invalid to[0].userId 'user-42': expected a user id like 'comms_pushnotificationuser_01h9krwprkeee8fzqspvwy6nq8'.",
+    ),
+    (
+        "user-and-token",
+        {"to": [{"userId": USER, **DEVICE}], "content": BODY},
+        "Invalid to[0]: a recipient is either a device (token and provider) or a user (userId), not both.",
+    ),
+    (
+        "variables-not-strings",
+        {"to": [{**DEVICE, "variables": {"count": 3}}], "content": BODY},
+        "Invalid to[0].variables: expected a dict of strings (the values of the content's Liquid variables), got {'count': 3}.",
+    ),
+    (
+        "content-missing",
+        {"to": [DEVICE], "content": None},
+        "Invalid content: expected a dict with a 'body' and an optional 'title', got NoneType.",
+    ),
+    (
+        "content-a-string",
+        {"to": [DEVICE], "content": "Hello"},
+        "Invalid content: expected a dict with a 'body' and an optional 'title', got str.",
+    ),
+    (
+        "content-title-only",
+        {"to": [DEVICE], "content": {"title": "Hi"}},
+        "Invalid content: 'body' is required, a non-empty string (the title is optional and defaults to the App's name).",
+    ),
+    (
+        "content-body-blank",
+        {"to": [DEVICE], "content": {"title": "Hi", "body": " "}},
+        "Invalid content: 'body' is required, a non-empty string (the title is optional and defaults to the App's name).",
+    ),
+    (
+        "content-title-empty",
+        {"to": [DEVICE], "content": {"title": "", "body": "b"}},
+        "Invalid content: 'title' must be a non-empty string, or left out (it defaults to the App's name), got ''.",
+    ),
+    (
+        "content-unknown-key",
+        {"to": [DEVICE], "content": {"body": "b", "data": {"k": "v"}}},
+        "Invalid content: unknown key 'data'; expected body, title and providerPassthrough (provider-specific "
+        "options go in providerPassthrough: {'fcm': {'message': {...}}, 'apn': {...}}).",
+    ),
+    (
+        "passthrough-unknown-provider",
+        {"to": [DEVICE], "content": {"body": "b", "providerPassthrough": {"gcm": {}}}},
+        "Invalid content.providerPassthrough: expected a dict with 'apn' and/or 'fcm', got {'gcm': {}}.",
+    ),
+    (
+        "passthrough-fcm-without-message",
+        {"to": [DEVICE], "content": {"body": "b", "providerPassthrough": {"fcm": {"data": {}}}}},
+        "Invalid content.providerPassthrough.fcm: expected a dict with a 'message' dict, got {'data': {}}.",
+    ),
+    (
+        "from-empty",
+        {"to": [DEVICE], "content": BODY, "from_": ""},
+        "Invalid from_ {'appName': ''}: an App name is 1 to 64 of a-z, 0-9 and _ (pattern ^[a-z0-9_]+$), alone in from_.",
+    ),
+    (
+        "from-not-an-app-name",
+        {"to": [DEVICE], "content": BODY, "from_": "My App"},
+        "Invalid from_ {'appName': 'My App'}: an App name is 1 to 64 of a-z, 0-9 and _ (pattern ^[a-z0-9_]+$), alone in from_.",
+    ),
+    ("from-a-number", {"to": [DEVICE], "content": BODY, "from_": 42}, f"Invalid from_ 42: {_FROM_EXPECTED}"),
+    (
+        "from-an-empty-dict",
+        {"to": [DEVICE], "content": BODY, "from_": {}},
+        f"Invalid from_ {{}}: {_FROM_EXPECTED}",
+    ),
+    (
+        "from-app-and-credential",
+        {"to": [DEVICE], "content": BODY, "from_": {"appName": "my_app", "fcm": FCM_CREDENTIAL}},
+        f"Invalid from_ {{'appName': 'my_app', 'fcm': '{FCM_CREDENTIAL}'}}: an App name is 1 to 64 of a-z, 0-9 "
+        "and _ (pattern ^[a-z0-9_]+$), alone in from_.",
+    ),
+    (
+        "from-not-a-credential",
+        {"to": [DEVICE], "content": BODY, "from_": {"fcm": "my-fcm-key"}},
+        f"Invalid from_ {{'fcm': 'my-fcm-key'}}: {_FROM_EXPECTED}",
+    ),
+    (
+        "priority-unknown",
+        {"to": [DEVICE], "content": BODY, "priority": "URGENT"},
+        "Invalid priority 'URGENT': expected one of HIGH, LOW.",
+    ),
+    (
+        "priority-not-a-string",
+        {"to": [DEVICE], "content": BODY, "priority": 1},
+        "Invalid priority 1: expected one of HIGH, LOW.",
+    ),
+    (
+        "sound-empty",
+        {"to": [DEVICE], "content": BODY, "sound": ""},
+        "Invalid sound '': expected the name of a sound (a non-empty string), or None.",
+    ),
+    (
+        "tags-11",
+        {"to": [DEVICE], "content": BODY, "tags": {f"key{i}": "v" for i in range(11)}},
+        "Invalid tags: 11 tags; expected at most 10.",
+    ),
+    (
+        "tag-value-not-a-string",
+        {"to": [DEVICE], "content": BODY, "tags": {"attempt": 1}},
+        f"Invalid value of tag 'attempt': 1; expected 1 to 256 of {_TAG_CHARS}",
+    ),
+    (
+        "tag-value-with-a-space",
+        {"to": [DEVICE], "content": BODY, "tags": {"campaign": "spring sale"}},
+        f"Invalid value of tag 'campaign': 'spring sale'; expected 1 to 256 of {_TAG_CHARS}",
+    ),
+    (
+        "tag-value-empty",
+        {"to": [DEVICE], "content": BODY, "tags": {"cohort": ""}},
+        f"Invalid value of tag 'cohort': ''; expected 1 to 256 of {_TAG_CHARS}",
+    ),
+    (
+        "tag-value-too-long",
+        {"to": [DEVICE], "content": BODY, "tags": {"note": "x" * 257}},
+        f"Invalid value of tag 'note': {'x' * 257!r}; expected 1 to 256 of {_TAG_CHARS}",
+    ),
+    (
+        "tag-key-too-long",
+        {"to": [DEVICE], "content": BODY, "tags": {_LONG_KEY: "v"}},
+        f"Invalid tag key {_LONG_KEY!r}: expected 1 to 128 of {_TAG_CHARS}",
+    ),
+    (
+        "tag-key-empty",
+        {"to": [DEVICE], "content": BODY, "tags": {"": "v"}},
+        f"Invalid tag key '': expected 1 to 128 of {_TAG_CHARS}",
+    ),
+    (
+        "tag-key-with-a-colon",
+        {"to": [DEVICE], "content": BODY, "tags": {"a:b": "v"}},
+        f"Invalid tag key 'a:b': expected 1 to 128 of {_TAG_CHARS}",
+    ),
+    (
+        "tag-key-not-a-string",
+        {"to": [DEVICE], "content": BODY, "tags": {1: "v"}},
+        f"Invalid tag key 1: expected 1 to 128 of {_TAG_CHARS}",
+    ),
+    (
+        "tags-a-string",
+        {"to": [DEVICE], "content": BODY, "tags": "campaign=spring"},
+        "Invalid tags: expected a dict of strings, got str.",
+    ),
+    (
+        "schedule-naive-datetime",
+        {"to": [DEVICE], "content": BODY, "schedule": datetime(2025, 1, 2, 9, 0)},
+        f"Invalid schedule '2025-01-02T09:00:00': {_NO_TZ}",
+    ),
+    (
+        "schedule-naive-iso-string",
+        {"to": [DEVICE], "content": BODY, "schedule": "2025-01-02T09:00:00"},
+        f"Invalid schedule '2025-01-02T09:00:00': {_NO_TZ}",
+    ),
+    (
+        "schedule-not-iso",
+        {"to": [DEVICE], "content": BODY, "schedule": "next tuesday"},
+        "Invalid schedule 'next tuesday': expected an ISO 8601 date-time such as '2024-01-15T09:30:00Z'.",
+    ),
+    (
+        "schedule-a-timestamp",
+        {"to": [DEVICE], "content": BODY, "schedule": 1_735_800_000},
+        "Invalid schedule 1735800000: expected a timezone-aware datetime or an ISO 8601 string.",
+    ),
+    (
+        "schedule-more-than-30-days-ahead",
+        {"to": [DEVICE], "content": BODY, "schedule": "2025-01-31T12:00:01Z"},
+        "Invalid schedule 2025-01-31T12:00:01Z: it is more than 30 days ahead (now 2025-01-01T12:00:00Z); "
+        "Twilio schedules at most 30 days in advance.",
+    ),
+    (
+        "schedule-two-expressions",
+        {
+            "to": [DEVICE],
+            "content": BODY,
+            "schedule": {"sendAt": ["2025-01-02T09:00:00Z", "2025-01-03T09:00:00Z"]},
+        },
+        "Invalid schedule: sendAt holds 2 expressions; expected one (Twilio uses only the first).",
+    ),
+    (
+        "schedule-another-key",
+        {"to": [DEVICE], "content": BODY, "schedule": {"send_at": "2025-01-02T09:00:00Z"}},
+        "Invalid schedule {'send_at': '2025-01-02T09:00:00Z'}: expected a datetime, an ISO 8601 string or "
+        "{'sendAt': ['2025-11-11T11:11:00Z']}.",
+    ),
+]
+
+#: The client's own checks beyond the contract's schemas (README says why): these bad sends
+#: would be valid JSON for the schema, so only the client refuses them.
+CLIENT_STRICTER = {
+    "to-empty": "a send to nobody is a bug upstream",
+    "recipient-unknown-key": "a misspelt key would be ignored",
+    "token-empty": "an empty token addresses no device",
+    "token-blank": "an empty token addresses no device",
+    "content-body-blank": "an empty notification is a bug upstream (e.g. a template rendered empty)",
+    "content-title-empty": "an empty title would replace the App's name",
+    "content-unknown-key": "a misspelt key would be ignored",
+    "from-an-empty-dict": "from_ left out means the default App; an empty one is a bug upstream",
+    "sound-empty": "an empty sound name is a bug upstream",
+    "schedule-more-than-30-days-ahead": "the contract's 30 days are in its prose, not its schema",
+    "schedule-two-expressions": "Twilio would use only the first: the others would be ignored silently",
+    "from-app-and-credential": "the schema lets an App sender carry other keys; which one Twilio uses is unsaid",
+}

@@ -234,6 +234,23 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             },
         ]
     },
+    # paths./PushNotifications.get.parameters, as query text (pageSize: an integer of 1 to 1000;
+    # tags: components.schemas.TagsString)
+    "PushNotificationsQuery": {
+        "type": "object",
+        "properties": {
+            "operationId": _ref("OperationId"),
+            "status": _ref("NotificationStatus"),
+            "tags": {"type": "string", "pattern": "^(?:[a-zA-Z0-9._~-]+:[a-zA-Z0-9._~-]+;){1,10}$"},
+            "startDate": _ref("DateTime"),
+            "endDate": _ref("DateTime"),
+            "user": _ref("UserId"),
+            "provider": _ref("Provider"),
+            "pageToken": {"type": "string"},
+            "pageSize": {"type": "string", "pattern": "^([1-9][0-9]{0,2}|1000)$"},
+        },
+        "additionalProperties": False,
+    },
     # paths./PushNotifications.get.responses.200 (ListPushNotificationsResponse)
     "PushNotificationPage": {
         "type": "object",
