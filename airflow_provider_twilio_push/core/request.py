@@ -235,7 +235,7 @@ def _recipient(index: int, item: object) -> dict[str, Any]:
     if not isinstance(item, Mapping) or not item:
         raise TwilioPushInvalidInputError(
             f"Invalid {where}: expected a recipient dict such as {{'token': '...', 'provider': 'FCM'}} "
-            f"or {{'userId': 'comms_pushnotificationuser_...'}}, got {_describe(item)}."
+            f"or {{'userId': 'comms_pushnotificationuser_...'}}, got {type(item).__name__}."
         )
     unknown = sorted(str(key) for key in item if key not in RECIPIENT_KEYS)
     if unknown:
@@ -250,13 +250,7 @@ def _recipient(index: int, item: object) -> dict[str, Any]:
                 f"Invalid {where}: a recipient is either a device (token and provider) or a user "
                 "(userId), not both."
             )
-        user_id = item["userId"]
-        if not isinstance(user_id, str) or not USER_ID_RE.fullmatch(user_id):
-            raise TwilioPushInvalidInputError(
-                f"Invalid {where}.userId {user_id!r}: expected a user id like "
-                "'comms_pushnotificationuser_01h9krwprkeee8fzqspvwy6nq8'."
-            )
-        recipient = {"userId": user_id}
+        recipient = {"userId": _user_id(item["userId"], f"{where}.userId")}
     else:
         token = item.get("token")
         if not isinstance(token, str) or not token.strip():
@@ -270,6 +264,15 @@ def _recipient(index: int, item: object) -> dict[str, Any]:
     if "variables" in item:
         recipient["variables"] = _variables(item["variables"], where)
     return recipient
+
+
+def _user_id(value: object, name: str) -> str:
+    if not isinstance(value, str) or not USER_ID_RE.fullmatch(value):
+        raise TwilioPushInvalidInputError(
+            f"Invalid {name} {value!r}: expected a user id like "
+            "'comms_pushnotificationuser_01h9krwprkeee8fzqspvwy6nq8'."
+        )
+    return value
 
 
 def _variables(variables: object, where: str) -> dict[str, str]:
@@ -286,7 +289,7 @@ def _variables(variables: object, where: str) -> dict[str, str]:
 def _content(content: object) -> dict[str, Any]:
     if not isinstance(content, Mapping):
         raise TwilioPushInvalidInputError(
-            f"Invalid content: expected a dict with a 'body' and an optional 'title', got {_describe(content)}."
+            f"Invalid content: expected a dict with a 'body' and an optional 'title', got {type(content).__name__}."
         )
     unknown = sorted(str(key) for key in content if key not in CONTENT_KEYS)
     if unknown:
@@ -330,7 +333,7 @@ def _passthrough(passthrough: object) -> dict[str, Any]:
         raise TwilioPushInvalidInputError(
             f"Invalid {where}.fcm: expected a dict with a 'message' dict, got {fcm!r}."
         )
-    return {key: value for key, value in passthrough.items()}
+    return dict(passthrough)
 
 
 def _sender(from_: object) -> dict[str, str]:
@@ -385,7 +388,9 @@ def _schedule(schedule: object, now: datetime) -> dict[str, list[str]]:
 
 def _tags(tags: object) -> dict[str, str]:
     if not isinstance(tags, Mapping):
-        raise TwilioPushInvalidInputError(f"Invalid tags: expected a dict of strings, got {_describe(tags)}.")
+        raise TwilioPushInvalidInputError(
+            f"Invalid tags: expected a dict of strings, got {type(tags).__name__}."
+        )
     if len(tags) > MAX_TAGS:
         raise TwilioPushInvalidInputError(f"Invalid tags: {len(tags)} tags; expected at most {MAX_TAGS}.")
     for key, value in tags.items():
@@ -399,10 +404,6 @@ def _tags(tags: object) -> dict[str, str]:
                 f"{TAG_CHARACTERS}."
             )
     return dict(tags)
-
-
-def _describe(value: object) -> str:
-    return type(value).__name__
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,11 +430,7 @@ def list_push_notifications_request(
     if tags is not None:
         params["tags"] = _tags_query(tags)
     if user is not None:
-        if not isinstance(user, str) or not USER_ID_RE.fullmatch(user):
-            raise TwilioPushInvalidInputError(
-                f"Invalid user {user!r}: expected a user id like 'comms_pushnotificationuser_01h9krwprkeee8fzqspvwy6nq8'."
-            )
-        params["user"] = user
+        params["user"] = _user_id(user, "user")
     if provider is not None:
         params["provider"] = _one_of(provider, "provider", PROVIDERS)
     params.update(_date_range(start_date, end_date))
