@@ -119,8 +119,8 @@ def test_the_providers_page_links_to_the_readme() -> None:
     airflow.apache.org that does not exist for a third-party provider)."""
     from airflow.providers_manager import ProvidersManager
 
-    project_urls = importlib.metadata.metadata(DISTRIBUTION).get_all("Project-URL")
-    urls = dict(entry.split(", ", 1) for entry in project_urls or [])
+    metadata = importlib.metadata.metadata(DISTRIBUTION)
+    urls = dict(entry.split(", ", 1) for entry in metadata.get_all("Project-URL") or [])
     assert urls == {
         "Documentation": PYPI_PAGE,
         "Source": f"{PYPI_PAGE}#files",
@@ -128,9 +128,8 @@ def test_the_providers_page_links_to_the_readme() -> None:
     }
     assert ProvidersManager().providers[DISTRIBUTION].data["documentation-url"] == PYPI_PAGE
     # The PyPI page shows the README: it is the long description.
-    metadata = importlib.metadata.metadata(DISTRIBUTION)
     assert metadata["Description-Content-Type"] == "text/markdown"
-    assert metadata.get_payload().startswith("# airflow-provider-twilio-push\n")
+    assert metadata["Description"].startswith("# airflow-provider-twilio-push\n")
 
 
 def test_integrations_are_declared_once_and_used_consistently(info: dict[str, Any]) -> None:
