@@ -50,8 +50,10 @@ with DAG(
                 notifications.update(operation.stats.model_dump())
                 if not operation.terminal:
                     unfinished.append(operation.id)
-        by_status = "".join(f", {count:,} {status}" for status, count in statuses.most_common())
-        log.info("%s: %s operations created%s", f"{day:%Y-%m-%d}", f"{statuses.total():,}", by_status)
+        by_status = ", ".join(f"{count:,} {status}" for status, count in statuses.most_common()) or "none"
+        log.info(
+            "%s operations created on %s (UTC): %s", f"{statuses.total():,}", f"{day:%Y-%m-%d}", by_status
+        )
         log.info("Notifications: %s", ", ".join(f"{notifications[key]:,} {key}" for key in COUNTERS))
         log.info("Waiting for the %s still SCHEDULED or PROCESSING", f"{len(unfinished):,}")
         return unfinished
