@@ -84,6 +84,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_twilio_push.operators.twilio_push"],
             }
         ],
+        "notifications": ["airflow_provider_twilio_push.notifications.twilio_push.TwilioPushNotifier"],
         "connection-types": [
             {
                 "connection-type": "twilio_push",

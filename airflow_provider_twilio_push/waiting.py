@@ -1,4 +1,5 @@
-"""Waiting for an operation in the triggerer, shared by the sensor and the operators."""
+"""Waiting for an operation, shared by the sensor and the operators: in the triggerer or polling
+from the worker, and what the task returns (or raises) once it is over."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any, NoReturn
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSensorTimeout, BaseOperator
 from pydantic import ValidationError
 
-from airflow_provider_twilio_push.api import describe_progress
+from airflow_provider_twilio_push.core.progress import describe_progress
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationStatus
@@ -30,8 +31,10 @@ def defer_until_terminal(
     poll_interval: float,
     timeout: float | timedelta | None,
     method_name: str = "execute_complete",
+    method_kwargs: dict[str, Any] | None = None,
 ) -> NoReturn:
-    """Defer ``task`` to a :class:`TwilioPushOperationTrigger` with an absolute deadline."""
+    """Defer ``task`` to a :class:`TwilioPushOperationTrigger` with an absolute deadline; the trigger's
+    event resumes it in ``method_name``, with ``method_kwargs``."""
     from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
     seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
@@ -50,31 +53,52 @@ def defer_until_terminal(
             end_time=end_time,
         ),
         method_name=method_name,
+        kwargs=method_kwargs,
         timeout=None if seconds is None else timedelta(seconds=seconds) + BACKSTOP_MARGIN,
     )
 
 
+def read_operation(
+    task: BaseOperator, hook: TwilioPushHook, operation_id: str, *, then: str = "will try again"
+) -> Operation | None:
+    """The operation, logged; None after a transient error (logged, saying what comes ``then``).
+
+    A permanent error (bad credentials, an unknown operation) is raised.
+    """
+    try:
+        operation = hook.get_operation(operation_id)
+    except TwilioPushError as exc:
+        if not exc.transient:
+            raise
+        task.log.warning("Could not read operation %s, %s: %s", operation_id, then, exc)
+        return None
+    task.log.info("%s", describe_progress(operation))
+    return operation
+
+
 def poll_until_terminal(
-    task: BaseOperator, hook: TwilioPushHook, operation: Operation, *, poll_interval: float, timeout: float
+    task: BaseOperator,
+    hook: TwilioPushHook,
+    operation_id: str,
+    last: Operation | None,
+    *,
+    poll_interval: float,
+    timeout: float,
 ) -> Operation:
-    """Poll from the worker (not deferrable) until ``operation`` ends or ``timeout`` passes."""
+    """Poll from the worker (not deferrable) until the operation ends or ``timeout`` passes.
+
+    ``last`` is the operation as last read (None: not read yet, or a transient error).
+    """
     deadline = time.monotonic() + timeout
-    while not operation.terminal:
+    while last is None or not last.terminal:
         if time.monotonic() + poll_interval > deadline:
+            seen = f"last seen {describe_progress(last)}" if last else "it was never read successfully"
             raise AirflowSensorTimeout(
-                f"Timed out after {timeout:,.0f} s waiting for operation {operation.id}; "
-                f"last seen {describe_progress(operation)}."
+                f"Timed out after {timeout:,.0f} s waiting for operation {operation_id}; {seen}."
             )
         time.sleep(poll_interval)
-        try:
-            operation = hook.get_operation(operation.id)
-        except TwilioPushError as exc:
-            if not exc.transient:
-                raise
-            task.log.warning("Could not read operation %s, will try again: %s", operation.id, exc)
-            continue
-        task.log.info("%s", describe_progress(operation))
-    return operation
+        last = read_operation(task, hook, operation_id) or last
+    return last
 
 
 def operation_from_event(event: Any, *, operation_id: str) -> Operation:
@@ -84,11 +108,12 @@ def operation_from_event(event: Any, *, operation_id: str) -> Operation:
         EVENT_COMPLETED,
         EVENT_ERROR,
         EVENT_TIMEOUT,
+        LEGACY_EVENT_COMPLETED,
     )
 
     status = event.get("status") if isinstance(event, dict) else None
     message = event.get("message") if isinstance(event, dict) else None
-    if status in (EVENT_COMPLETED, EVENT_CANCELED):
+    if status in (EVENT_COMPLETED, LEGACY_EVENT_COMPLETED, EVENT_CANCELED):
         try:
             operation = Operation.model_validate(event.get("operation"))
         except ValidationError:
@@ -104,7 +129,7 @@ def operation_from_event(event: Any, *, operation_id: str) -> Operation:
     raise TwilioPushError(f"Unexpected event from the trigger watching operation {operation_id}: {event!r}")
 
 
-def settle(operation: Operation, *, fail_on_canceled: bool) -> dict[str, Any]:
+def terminal_result(operation: Operation, *, fail_on_canceled: bool) -> dict[str, Any]:
     """The XCom value for a terminal operation; fails the task on CANCELED if asked to."""
     if operation.status is OperationStatus.CANCELED and fail_on_canceled:
         raise AirflowFailException(

@@ -310,7 +310,7 @@ def run_scenario(em: Any, kind: str, n: int, args: argparse.Namespace, client_cp
             latencies.append(at - completed_at)
     errors = result["failure_count"] + sum(bad_statuses.values())
     if kind == "twilio":
-        errors += sum(count for status, count in statuses.items() if status != "success")
+        errors += sum(count for status, count in statuses.items() if status != "completed")
         if config["window"] is None:
             errors += result["unfinished"]  # every operation completes: a trigger still waiting failed
     return {

@@ -14,6 +14,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Param, task, teardown
 
+from airflow_provider_twilio_push.notifications.twilio_push import TwilioPushNotifier
 from airflow_provider_twilio_push.operators.twilio_push import (
     TwilioPushOperationStatsOperator,
     TwilioPushSendOperator,
@@ -31,6 +32,11 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
+    # A failed run (e.g. a breached threshold) pushes an alert to the on-call engineer's phone.
+    on_failure_callback=TwilioPushNotifier(
+        to=[{"token": "on-call-device-token", "provider": "FCM"}],
+        content={"title": "{{ dag.dag_id }} failed", "body": "Run {{ run_id }}: {{ reason }}"},
+    ),
     # Templates render to Python objects, so `to` below receives a list, not its text.
     render_template_as_native_obj=True,
     # Params the UI's trigger form can show and edit: a JSON editor for the recipients (an array whose

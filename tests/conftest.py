@@ -65,11 +65,11 @@ def make_operation() -> Callable[..., dict[str, Any]]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_request_budgets() -> None:
-    """Request budgets are per process and connection: one test's 429 must not pause the next."""
-    hook_module = sys.modules.get("airflow_provider_twilio_push.hooks.twilio_push")
-    if hook_module is not None:  # importing it here would import Airflow for every test
-        hook_module._budgets.clear()
+def _fresh_request_pacers() -> None:
+    """Request pacers are per process and account: one test's 429 must not pause the next."""
+    pacing = sys.modules.get("airflow_provider_twilio_push.core.pacing")
+    if pacing is not None:  # importing it here would import Airflow for every test
+        pacing._pacers.clear()
 
 
 # The Comms API mocked at the transport, for the trigger and sensor unit tests.

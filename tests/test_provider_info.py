@@ -16,7 +16,8 @@ import airflow
 import jsonschema
 import pytest
 
-from airflow_provider_twilio_push import __version__, api
+from airflow_provider_twilio_push import __version__
+from airflow_provider_twilio_push.core.settings import connection_settings
 from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError
 from airflow_provider_twilio_push.get_provider_info import get_provider_info
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
@@ -87,6 +88,15 @@ def test_every_module_and_the_connection_types_hook_class_import(info: dict[str,
     assert TwilioPushHook.conn_name_attr == "twilio_push_conn_id"
 
 
+def test_the_notifier_is_declared_and_imports(info: dict[str, Any]) -> None:
+    from airflow_provider_twilio_push.notifications.twilio_push import TwilioPushNotifier
+
+    (path,) = info["notifications"]
+    module_name, _, class_name = path.rpartition(".")
+
+    assert getattr(importlib.import_module(module_name), class_name) is TwilioPushNotifier
+
+
 def test_the_connection_form_is_the_same_in_both_places(info: dict[str, Any]) -> None:
     from_info = info["connection-types"][0]["ui-field-behaviour"]
     from_hook = TwilioPushHook.get_ui_field_behaviour()
@@ -103,7 +113,7 @@ def test_the_connection_form_is_the_same_in_both_places(info: dict[str, Any]) ->
 def test_every_extra_field_of_the_form_is_read_by_the_hook(info: dict[str, Any]) -> None:
     for name in info["connection-types"][0]["conn-fields"]:
         with pytest.raises(TwilioPushInvalidInputError, match=f"has extra {name}='not a number': expected"):
-            api.connection_settings(
+            connection_settings(
                 "c",
                 host=None,
                 schema=None,
@@ -140,8 +150,8 @@ def test_integrations_are_declared_once_and_used_consistently(info: dict[str, An
         assert [entry["integration-name"] for entry in info[section]] == [name]
 
 
-def test_airflow_lists_the_provider_and_its_connection_type(tmp_path: Path) -> None:
-    """The real CLI, as a user would run it: both commands in parallel, each in its own process."""
+def test_airflow_lists_the_provider_its_connection_type_and_notifier(tmp_path: Path) -> None:
+    """The real CLI, as a user would run it: the commands in parallel, each in its own process."""
     airflow_cli = Path(sys.executable).parent / "airflow"
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
     env.update(AIRFLOW_HOME=str(tmp_path), AIRFLOW__CORE__LOAD_EXAMPLES="False")
@@ -155,11 +165,11 @@ def test_airflow_lists_the_provider_and_its_connection_type(tmp_path: Path) -> N
             stderr=subprocess.PIPE,
             text=True,
         )
-        for command in ("list", "hooks")
+        for command in ("list", "hooks", "notifications")
     }
     outputs = {command: process.communicate(timeout=120) for command, process in processes.items()}
     elapsed = time.monotonic() - started
-    print(f"airflow providers list + hooks (in parallel) took {elapsed:.1f} s")
+    print(f"airflow providers list + hooks + notifications (in parallel) took {elapsed:.1f} s")
 
     for command, (_, stderr) in outputs.items():
         assert processes[command].returncode == 0, stderr
@@ -176,6 +186,10 @@ def test_airflow_lists_the_provider_and_its_connection_type(tmp_path: Path) -> N
         "package_name": DISTRIBUTION,
         "hook_name": "Twilio Push (Comms API)",
     } in hooks
+    notifier = {
+        "notification_class_name": "airflow_provider_twilio_push.notifications.twilio_push.TwilioPushNotifier"
+    }
+    assert notifier in json.loads(outputs["notifications"][0])
     # Airflow logs an import or validation problem of a provider instead of failing the command.
     for _, stderr in outputs.values():
         assert "twilio" not in stderr.lower()

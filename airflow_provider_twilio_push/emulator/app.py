@@ -369,7 +369,8 @@ class EmulatorApp:
         except ValueError as exc:
             raise ApiError(400, f"The request body is not valid JSON: {exc}") from None
         recipients, send_at = validate_send(body)
-        op = self.state.create_send(recipients, send_at)
+        message = {key: value for key, value in body.items() if key != "to"}
+        op = self.state.create_send(recipients, send_at, message)
         location = f"{self._base_url(scope)}{_OP_PREFIX}{op.id}"
         reply = {"operationId": op.id, "operationLocation": location}
         return Reply(202, dumps(reply), [(b"location", location.encode())])

@@ -145,7 +145,14 @@ def control_app(state: EmulatorState) -> Starlette:
     async def get_operation(request: Request) -> Response:
         op = operation_or_404(request)
         now = state.clock.now()
-        return _json({"operation": op.view(now), "expired": op.expired(now), "scenario": op.scenario()})
+        return _json(
+            {
+                "operation": op.view(now),
+                "expired": op.expired(now),
+                "scenario": op.scenario(),
+                "send": op.message,
+            }
+        )
 
     async def cancel_operation(request: Request) -> Response:
         op = operation_or_404(request)

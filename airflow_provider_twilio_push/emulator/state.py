@@ -148,6 +148,8 @@ class Operation:
     duration: float
     #: Sends: the failures in processing order; scenarios derive them from the seed instead.
     failure_details: tuple[Failure, ...] | None = None
+    #: Sends: what the send asked for besides its recipients (content, tags...), for the control API.
+    message: dict[str, Any] | None = None
     canceled_at: float | None = None
     created_s: int = field(init=False)
     created_iso: str = field(init=False)
@@ -491,6 +493,7 @@ class EmulatorState:
         start_in: float = 0.0,
         age: float = 0.0,
         failure_details: tuple[Failure, ...] | None = None,
+        message: dict[str, Any] | None = None,
     ) -> Operation:
         seq = self._seq
         self._seq += 1
@@ -506,6 +509,7 @@ class EmulatorState:
             start_at=accepted + start_in,
             duration=duration,
             failure_details=failure_details,
+            message=message,
         )
         self.operations.add(op)
         return op
@@ -535,8 +539,12 @@ class EmulatorState:
             age=age,
         )
 
-    def create_send(self, recipients: list[tuple[str, str]], send_at: float | None) -> Operation:
+    def create_send(
+        self, recipients: list[tuple[str, str]], send_at: float | None, message: dict[str, Any] | None = None
+    ) -> Operation:
         """An operation for ``(token, provider)`` recipients, shaped by their tokens.
+
+        ``message`` is the rest of the send (content, tags...), kept for the control API.
 
         A token starting with ``unaddressable`` is unaddressable, one starting with ``fail`` fails
         (``fail-52143...`` picks that error code); the default ratios apply to the others.
@@ -567,6 +575,7 @@ class EmulatorState:
             duration=d.duration,
             start_in=0.0 if send_at is None else max(0.0, send_at - now),
             failure_details=details,
+            message=message,
         )
 
     def _send_failure(self, index: int, token: str, provider: str) -> Failure:

@@ -14,7 +14,7 @@ handling and timeouts, and what respx mocks in tests) but:
   (auth flow, cookie jar, redirect loop). The hook uses it for the API's small JSON answers.
 
 Everything here is plain HTTP/1.1 plumbing; what to send and how to read answers stays in
-``api.py``.
+``core/``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 import weakref
@@ -14,9 +13,30 @@ import httpx
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 from tenacity import AsyncRetrying, Retrying
 
-from airflow_provider_twilio_push import api
-from airflow_provider_twilio_push.api import ApiRequest, ConnectionSettings
-from airflow_provider_twilio_push.exceptions import TwilioPushAPIError, TwilioPushInvalidInputError
+from airflow_provider_twilio_push.core.pacing import RequestPacer, pacer_for
+from airflow_provider_twilio_push.core.paging import ErrorsPager, Pager
+from airflow_provider_twilio_push.core.request import (
+    ApiRequest,
+    get_operation_request,
+    list_operations_request,
+    send_request,
+)
+from airflow_provider_twilio_push.core.response import (
+    error_for_status,
+    parse_lazy_operation_page,
+    parse_operation,
+    parse_operation_page,
+    parse_send_response,
+    typed_transport_errors,
+)
+from airflow_provider_twilio_push.core.retries import retry_options, uncertain_send_failures
+from airflow_provider_twilio_push.core.settings import (
+    ConnectionSettings,
+    client_options,
+    connection_settings,
+    shared_ssl_context,
+)
+from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError, TwilioPushRateLimitedError
 from airflow_provider_twilio_push.hooks._transport import PooledAsyncTransport
 from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage, OperationStatus
 
@@ -30,55 +50,38 @@ _shared_async_client_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
     weakref.WeakKeyDictionary()
 )
 
-_budgets: dict[ConnectionSettings, api.RequestBudget] = {}
 # The transports that async clients may bypass the client for (see _fetch).
 _fetchers: weakref.WeakKeyDictionary[httpx.AsyncClient, PooledAsyncTransport] = weakref.WeakKeyDictionary()
 # httpx's default limits, for the clients of hooks that do not share theirs.
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
-def _budget(settings: ConnectionSettings) -> api.RequestBudget:
-    """The request budget shared by every hook of this process on the same connection."""
-    budget = _budgets.get(settings)
-    if budget is None:
-        budget = _budgets[settings] = api.RequestBudget(settings.max_requests_per_second)
-    return budget
-
-
-async def _await_slot(budget: api.RequestBudget) -> None:
-    """Wait for this request's slot in the connection's budget.
+async def _await_slot(pacer: RequestPacer) -> None:
+    """Wait for this request's slot in the account's pacing.
 
     A request that wakes up well after its slot books a new one, once: otherwise, after the
     event loop was blocked, every request that fell due meanwhile would go out at the same time.
     """
     for _ in range(2):
-        if (wait := budget.reserve()) <= 0:
+        if (wait := pacer.book_slot()) <= 0:
             return
         due = time.monotonic() + wait
         await asyncio.sleep(wait)
-        if time.monotonic() - due <= budget.late_after:
+        if time.monotonic() - due <= pacer.late_after:
             return
 
 
 async def _new_async_client(
     settings: ConnectionSettings, limits: httpx.Limits = _DEFAULT_LIMITS, **options: Any
 ) -> httpx.AsyncClient:
-    if api.shared_ssl_context.cache_info().currsize == 0:
+    if shared_ssl_context.cache_info().currsize == 0:
         # The first client of the process loads the CA bundle (~16 ms of CPU): keep it off the loop.
-        await asyncio.to_thread(api.shared_ssl_context)
+        await asyncio.to_thread(shared_ssl_context)
     # httpx's own transport costs more CPU per request than the rest of a trigger's poll (and
     # its pool collapses once requests queue): see _transport.py. Proxies from the environment
     # still get httpx's transports (mounted by the client, with these limits).
-    transport = PooledAsyncTransport(ssl_context=api.shared_ssl_context(), limits=limits)
-    client_options = api.client_options(settings)
-    # A default header rather than an auth flow, so that a prepared request can be sent as it is
-    # (httpx shows Authorization as [secure] in reprs).
-    client_options.pop("auth")
-    client_options["headers"] = {
-        **client_options["headers"],
-        "Authorization": api.basic_auth_header(settings),
-    }
-    client = httpx.AsyncClient(**client_options, limits=limits, transport=transport, **options)
+    transport = PooledAsyncTransport(ssl_context=shared_ssl_context(), limits=limits)
+    client = httpx.AsyncClient(**client_options(settings), limits=limits, transport=transport, **options)
     if getattr(client, "_mounts", None) == {}:  # no proxy from the environment: fetch directly
         _fetchers[client] = transport
     return client
@@ -169,7 +172,7 @@ class TwilioPushHook(BaseHook):
     # -- connection and clients ----------------------------------------------------------------
 
     def _settings_from(self, conn: Any, extra: dict[str, Any]) -> ConnectionSettings:
-        return api.connection_settings(
+        return connection_settings(
             self.twilio_push_conn_id,
             host=conn.host,
             schema=conn.schema,
@@ -212,7 +215,7 @@ class TwilioPushHook(BaseHook):
 
     def get_client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(**api.client_options(self.get_settings()))
+            self._client = httpx.Client(**client_options(self.get_settings()))
         return self._client
 
     async def aget_client(self) -> httpx.AsyncClient:
@@ -248,52 +251,48 @@ class TwilioPushHook(BaseHook):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    # -- the I/O shells ------------------------------------------------------------------------
-
-    def _retry_args(self, settings: ConnectionSettings) -> dict[str, Any]:
-        return {
-            "max_retries": settings.max_retries,
-            "backoff": self.retry_backoff,
-            "backoff_max": self.retry_backoff_max,
-            "on_retry": log.warning,
-        }
+    # -- the I/O shells: one API request each, with retries -----------------------------------
 
     def _retry_options(
-        self, request: ApiRequest, settings: ConnectionSettings, attempts_made: int = 0
+        self, request: ApiRequest, settings: ConnectionSettings, max_retries: int | None
     ) -> dict[str, Any]:
-        return api.retry_options(request, attempts_made=attempts_made, **self._retry_args(settings))
+        return retry_options(
+            request.retry_policy,
+            max_retries=settings.max_retries if max_retries is None else max_retries,
+            backoff=self.retry_backoff,
+            backoff_max=self.retry_backoff_max,
+            on_retry=log.warning,
+        )
 
-    # Both shells make the first attempt outside tenacity, which costs ~45 us per call even when
-    # the first attempt succeeds (most calls); after a retryable failure tenacity takes over.
+    @staticmethod
+    def _checked(
+        request: ApiRequest, response: httpx.Response, settings: ConnectionSettings
+    ) -> httpx.Response:
+        """``response`` if it is a 2xx, else its typed error; a 429 pauses every request to the account."""
+        error = error_for_status(request, response, settings.conn_id)
+        if error is None:
+            return response
+        if isinstance(error, TwilioPushRateLimitedError) and error.retry_after:
+            pacer_for(settings).pause(error.retry_after)
+        raise error
 
-    def send(self, request: ApiRequest) -> httpx.Response:
-        """Send one request with retries; return the 2xx response or raise a typed error."""
+    def _request(self, request: ApiRequest, *, max_retries: int | None = None) -> httpx.Response:
+        """Make ``request``, retried as its policy allows; return the 2xx response or raise a typed error.
+
+        :param max_retries: Instead of the connection's.
+        """
         client = self.get_client()
         settings = self.get_settings()
-        budget = _budget(settings)
-        try:
-            return self._send_once(client, request, settings, budget)
-        except Exception as exc:
-            delay = api.first_retry_delay(request, exc, **self._retry_args(settings))
-        time.sleep(delay)
-        for attempt in Retrying(**self._retry_options(request, settings, attempts_made=1)):
+        for attempt in Retrying(**self._retry_options(request, settings, max_retries)):
             with attempt:
-                return self._send_once(client, request, settings, budget)
+                if (wait := pacer_for(settings).book_slot()) > 0:
+                    time.sleep(wait)
+                with typed_transport_errors(request):
+                    response = client.request(
+                        request.method, request.path, params=request.params, json=request.body
+                    )
+                return self._checked(request, response, settings)
         raise AssertionError("unreachable: tenacity returns or raises")
-
-    def _send_once(
-        self,
-        client: httpx.Client,
-        request: ApiRequest,
-        settings: ConnectionSettings,
-        budget: api.RequestBudget,
-    ) -> httpx.Response:
-        if (wait := budget.reserve()) > 0:
-            time.sleep(wait)
-        with api.typed_transport_errors(request):
-            response = client.request(request.method, request.path, params=request.params, json=request.body)
-        api.check_response(request, response, settings.conn_id, budget)
-        return response
 
     def _prepare(self, client: httpx.AsyncClient, request: ApiRequest) -> httpx.Request:
         if request.params is not None or request.body is not None:
@@ -308,46 +307,29 @@ class TwilioPushHook(BaseHook):
             prepared = self._prepared[key] = client.build_request(request.method, request.path)
         return prepared
 
-    async def asend(self, request: ApiRequest) -> httpx.Response:
-        """The async twin of :meth:`send`."""
+    async def _arequest(self, request: ApiRequest) -> httpx.Response:
+        """The async twin of :meth:`_request`."""
         client = await self.aget_client()
         settings = await self.aget_settings()
-        budget = _budget(settings)
         prepared = self._prepare(client, request)
-        try:
-            return await self._asend_once(client, prepared, request, settings, budget)
-        except Exception as exc:
-            delay = api.first_retry_delay(request, exc, **self._retry_args(settings))
-        await asyncio.sleep(delay)
-        async for attempt in AsyncRetrying(**self._retry_options(request, settings, attempts_made=1)):
+        async for attempt in AsyncRetrying(**self._retry_options(request, settings, None)):
             with attempt:
-                return await self._asend_once(client, prepared, request, settings, budget)
+                await _await_slot(pacer_for(settings))
+                with typed_transport_errors(request):
+                    response = await _fetch(client, prepared)
+                return self._checked(request, response, settings)
         raise AssertionError("unreachable: tenacity returns or raises")
-
-    async def _asend_once(
-        self,
-        client: httpx.AsyncClient,
-        prepared: httpx.Request,
-        request: ApiRequest,
-        settings: ConnectionSettings,
-        budget: api.RequestBudget,
-    ) -> httpx.Response:
-        await _await_slot(budget)
-        with api.typed_transport_errors(request):
-            response = await _fetch(client, prepared)
-        api.check_response(request, response, settings.conn_id, budget)
-        return response
 
     # -- operations ----------------------------------------------------------------------------
 
     def get_operation(self, operation_id: str) -> Operation:
         """Fetch one operation (``GET /v1/PushNotifications/Operations/{operation_id}``)."""
-        request = api.get_operation_request(operation_id)
-        return api.parse_operation(request, self.send(request))
+        request = get_operation_request(operation_id)
+        return parse_operation(request, self._request(request))
 
     async def aget_operation(self, operation_id: str) -> Operation:
-        request = api.get_operation_request(operation_id)
-        return api.parse_operation(request, await self.asend(request))
+        request = get_operation_request(operation_id)
+        return parse_operation(request, await self._arequest(request))
 
     def list_operations(
         self,
@@ -366,14 +348,14 @@ class TwilioPushHook(BaseHook):
         :param page_size: 1 to 1000.
         :param page_token: ``next_page_token`` of the previous page.
         """
-        request = api.list_operations_request(
+        request = list_operations_request(
             status=status,
             start_date=start_date,
             end_date=end_date,
             page_size=page_size,
             page_token=page_token,
         )
-        return api.parse_operation_page(request, self.send(request))
+        return parse_operation_page(request, self._request(request))
 
     async def alist_operations(
         self,
@@ -384,14 +366,14 @@ class TwilioPushHook(BaseHook):
         page_size: int = 50,
         page_token: str | None = None,
     ) -> OperationPage:
-        request = api.list_operations_request(
+        request = list_operations_request(
             status=status,
             start_date=start_date,
             end_date=end_date,
             page_size=page_size,
             page_token=page_token,
         )
-        return api.parse_operation_page(request, await self.asend(request))
+        return parse_operation_page(request, await self._arequest(request))
 
     def iter_operations(
         self,
@@ -410,14 +392,14 @@ class TwilioPushHook(BaseHook):
         :class:`TwilioPushMalformedResponseError` after those before it were yielded, and one past
         ``max_items`` is never read.
         """
-        pager = api.Pager(
+        pager = Pager(
             status=status, start_date=start_date, end_date=end_date, page_size=page_size, max_items=max_items
         )
         return self._iter_pages(pager)
 
-    def _iter_pages(self, pager: api.Pager) -> Iterator[Operation]:
+    def _iter_pages(self, pager: Pager) -> Iterator[Operation]:
         while (request := pager.next_request()) is not None:
-            page = api.parse_lazy_operation_page(request, self.send(request))
+            page = parse_lazy_operation_page(request, self._request(request))
             yield from page.validated(pager.take(page))
 
     def aiter_operations(
@@ -430,14 +412,14 @@ class TwilioPushHook(BaseHook):
         max_items: int | None = None,
     ) -> AsyncIterator[Operation]:
         """The async twin of :meth:`iter_operations`: ``async for operation in hook.aiter_operations()``."""
-        pager = api.Pager(
+        pager = Pager(
             status=status, start_date=start_date, end_date=end_date, page_size=page_size, max_items=max_items
         )
         return self._aiter_pages(pager)
 
-    async def _aiter_pages(self, pager: api.Pager) -> AsyncIterator[Operation]:
+    async def _aiter_pages(self, pager: Pager) -> AsyncIterator[Operation]:
         while (request := pager.next_request()) is not None:
-            page = api.parse_lazy_operation_page(request, await self.asend(request))
+            page = parse_lazy_operation_page(request, await self._arequest(request))
             for operation in page.validated(pager.take(page)):
                 yield operation
 
@@ -447,17 +429,17 @@ class TwilioPushHook(BaseHook):
         Twilio does not document this endpoint's shape: items are parsed leniently (see
         :class:`OperationError`).
         """
-        pager = api.ErrorsPager(operation_id, max_items)
+        pager = ErrorsPager(operation_id, max_items)
         while (request := pager.next_request()) is not None:
-            pager.add(request, self.send(request))
+            pager.add(request, self._request(request))
         return pager.errors
 
     async def aget_operation_errors(
         self, operation_id: str, *, max_items: int = 1000
     ) -> list[OperationError]:
-        pager = api.ErrorsPager(operation_id, max_items)
+        pager = ErrorsPager(operation_id, max_items)
         while (request := pager.next_request()) is not None:
-            pager.add(request, await self.asend(request))
+            pager.add(request, await self._arequest(request))
         return pager.errors
 
     # -- sends ---------------------------------------------------------------------------------
@@ -486,12 +468,9 @@ class TwilioPushHook(BaseHook):
         After a 5xx or a lost answer it raises :class:`TwilioPushSendUncertainError` instead:
         the notifications may have gone out, and a retry could send them twice.
         """
-        request = api.send_request(to, content, from_=from_, priority=priority, schedule=schedule, tags=tags)
-        try:
-            response = self.send(request)
-        except TwilioPushAPIError as exc:
-            raise api.uncertain_send(exc) from exc
-        return api.parse_send_response(request, response)
+        request = send_request(to, content, from_=from_, priority=priority, schedule=schedule, tags=tags)
+        with uncertain_send_failures():
+            return parse_send_response(request, self._request(request))
 
     async def asend_push_notifications(
         self,
@@ -503,21 +482,18 @@ class TwilioPushHook(BaseHook):
         schedule: Any = None,
         tags: Mapping[str, str] | None = None,
     ) -> str:
-        request = api.send_request(to, content, from_=from_, priority=priority, schedule=schedule, tags=tags)
-        try:
-            response = await self.asend(request)
-        except TwilioPushAPIError as exc:
-            raise api.uncertain_send(exc) from exc
-        return api.parse_send_response(request, response)
+        request = send_request(to, content, from_=from_, priority=priority, schedule=schedule, tags=tags)
+        with uncertain_send_failures():
+            return parse_send_response(request, await self._arequest(request))
 
     # -- the UI's Test button ------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
         """Make one cheap authenticated call (a one-item page of operations), without retries:
         the UI's Test button must answer at once."""
+        request = list_operations_request(page_size=1)
         try:
-            self._settings = dataclasses.replace(self.get_settings(), max_retries=0)
-            self.list_operations(page_size=1)
+            parse_operation_page(request, self._request(request, max_retries=0))
         except Exception as exc:  # the UI shows the reason; it must never see a traceback
             return False, str(exc) or type(exc).__name__
         finally:

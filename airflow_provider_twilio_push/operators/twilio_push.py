@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
 from typing import Any
@@ -16,15 +16,22 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_twilio_push.api import describe_progress
-from airflow_provider_twilio_push.exceptions import TwilioPushError, TwilioPushInvalidInputError
+from airflow_provider_twilio_push.core.progress import describe_progress
+from airflow_provider_twilio_push.core.request import (
+    validate_max_failed,
+    validate_max_failure_rate,
+    validate_poll_interval,
+    wait_timeout_seconds,
+)
+from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationError
 from airflow_provider_twilio_push.waiting import (
     defer_until_terminal,
     operation_from_event,
     poll_until_terminal,
-    settle,
+    read_operation,
+    terminal_result,
 )
 
 #: How many error items are read, and how many distinct (code, message) pairs are reported.
@@ -66,47 +73,6 @@ def _percent(rate: float) -> str:
         if abs(float(text) - rate * 100) < 1e-9:
             return f"{text}%"
     return f"{rate * 100:.3f}%"
-
-
-def _check_max_failed(value: object) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise TwilioPushInvalidInputError(f"Invalid max_failed={value!r}: expected a whole count >= 0.")
-
-
-def _check_max_failure_rate(value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise TwilioPushInvalidInputError(
-            f"Invalid max_failure_rate={value!r}: expected a rate from 0 to 1 (e.g. 0.02 for 2%)."
-        )
-
-
-def _wait_seconds(value: object) -> float:
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, int | float)
-        or not math.isfinite(seconds)
-        or seconds <= 0
-    ):
-        raise TwilioPushInvalidInputError(
-            f"Invalid wait_timeout={value!r}: expected a number of seconds > 0 or a positive timedelta."
-        )
-    return float(seconds)
-
-
-def _check_poll_interval(value: object) -> None:
-    # NaN passes "<= 0" and makes time.sleep() raise; 0 or inf would poll in a busy loop or never.
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise TwilioPushInvalidInputError(
-            f"Invalid poll_interval={value!r}: expected a number of seconds > 0."
-        )
 
 
 class TwilioPushOperationStatsOperator(BaseOperator):
@@ -154,9 +120,9 @@ class TwilioPushOperationStatsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        _check_max_failed(max_failed)
-        _check_max_failure_rate(max_failure_rate)
-        _check_poll_interval(poll_interval)
+        validate_max_failed(max_failed)
+        validate_max_failure_rate(max_failure_rate)
+        validate_poll_interval(poll_interval)
         self.operation_id = operation_id
         self.twilio_push_conn_id = twilio_push_conn_id
         self.max_failed = max_failed
@@ -165,7 +131,7 @@ class TwilioPushOperationStatsOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
-        self.wait_timeout = _wait_seconds(wait_timeout)
+        self.wait_timeout = wait_timeout_seconds(wait_timeout)
 
     @cached_property
     def hook(self) -> TwilioPushHook:
@@ -184,7 +150,12 @@ class TwilioPushOperationStatsOperator(BaseOperator):
                     timeout=self.wait_timeout,
                 )
             operation = poll_until_terminal(
-                self, self.hook, operation, poll_interval=self.poll_interval, timeout=self.wait_timeout
+                self,
+                self.hook,
+                operation.id,
+                operation,
+                poll_interval=self.poll_interval,
+                timeout=self.wait_timeout,
             )
         return self._report(context, operation)
 
@@ -201,7 +172,7 @@ class TwilioPushOperationStatsOperator(BaseOperator):
                 "TwilioPushOperationSensor upstream, or set wait_for_completion=True "
                 "(or require_terminal=False to accept partial stats)."
             )
-        breaches = self._breaches(operation)
+        breaches = self._breaches(operation, stats["failure_rate"])
         if not breaches:
             self.log.info(
                 "Operation %s: %s of %s push notifications failed (%s); within thresholds.",
@@ -215,9 +186,8 @@ class TwilioPushOperationStatsOperator(BaseOperator):
         context["ti"].xcom_push(key="return_value", value=stats)
         raise AirflowFailException("; ".join(breaches) + f" for operation {operation.id}. {details}")
 
-    def _breaches(self, operation: Operation) -> list[str]:
+    def _breaches(self, operation: Operation, rate: float) -> list[str]:
         failed, total = operation.stats.failed, operation.stats.total
-        rate = failed / total if total else 0.0
         counted = f"{failed:,} of {total:,} push notifications failed"
         breaches = []
         if self.max_failed is not None and failed > self.max_failed:
@@ -290,7 +260,7 @@ class TwilioPushSendOperator(BaseOperator):
     ) -> None:
         kwargs.setdefault("retries", 0)
         super().__init__(**kwargs)
-        _check_poll_interval(poll_interval)
+        validate_poll_interval(poll_interval)
         self.to = to
         self.content = content
         self.from_ = from_
@@ -301,7 +271,7 @@ class TwilioPushSendOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
-        self.wait_timeout = _wait_seconds(wait_timeout)
+        self.wait_timeout = wait_timeout_seconds(wait_timeout)
         self.fail_on_canceled = fail_on_canceled
 
     @cached_property
@@ -321,24 +291,59 @@ class TwilioPushSendOperator(BaseOperator):
         if not self.wait_for_completion:
             return operation_id
         context["ti"].xcom_push(key="operation_id", value=operation_id)
-        operation = self.hook.get_operation(operation_id)
-        if not operation.terminal and self.deferrable:
-            defer_until_terminal(
+        with _sent_already(operation_id):
+            # As the sensor does: transient errors are waited out, until the deadline.
+            operation = read_operation(self, self.hook, operation_id)
+            if (operation is None or not operation.terminal) and self.deferrable:
+                defer_until_terminal(
+                    self,
+                    operation_id=operation_id,
+                    twilio_push_conn_id=self.twilio_push_conn_id,
+                    poll_interval=self.poll_interval,
+                    timeout=self.wait_timeout,
+                    method_kwargs={"operation_id": operation_id},
+                )
+            operation = poll_until_terminal(
                 self,
-                operation_id=operation_id,
-                twilio_push_conn_id=self.twilio_push_conn_id,
+                self.hook,
+                operation_id,
+                operation,
                 poll_interval=self.poll_interval,
                 timeout=self.wait_timeout,
             )
-        operation = poll_until_terminal(
-            self, self.hook, operation, poll_interval=self.poll_interval, timeout=self.wait_timeout
-        )
-        return settle(operation, fail_on_canceled=self.fail_on_canceled)
+        return terminal_result(operation, fail_on_canceled=self.fail_on_canceled)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Called when the trigger fires; may run more than once for one event."""
-        # "operation" is None in a timeout or error event when the operation was never read.
-        last = event.get("operation") if isinstance(event, dict) else None
-        operation_id = last.get("id") if isinstance(last, dict) else None
-        operation = operation_from_event(event, operation_id=operation_id or "(unknown)")
-        return settle(operation, fail_on_canceled=self.fail_on_canceled)
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], operation_id: str | None = None
+    ) -> dict[str, Any]:
+        """Called when the trigger fires; may run more than once for one event.
+
+        ``operation_id`` comes from the deferral; tasks deferred by versions up to 0.1.0 resume
+        without it, and the id is then read from the event's operation, when it has one.
+        """
+        if operation_id is None:
+            # "operation" is None in a timeout or error event when the operation was never read.
+            last = event.get("operation") if isinstance(event, dict) else None
+            operation_id = last.get("id") if isinstance(last, dict) else None
+        with _sent_already(operation_id):
+            operation = operation_from_event(event, operation_id=operation_id or "(unknown)")
+        return terminal_result(operation, fail_on_canceled=self.fail_on_canceled)
+
+
+@contextmanager
+def _sent_already(operation_id: str | None) -> Iterator[None]:
+    """Around waiting for a send Twilio accepted: an error fails the task without a retry, which
+    would send the notifications again."""
+    try:
+        yield
+    except TwilioPushError as exc:
+        which, sensor = (
+            (f"operation {operation_id}", f"TwilioPushOperationSensor(operation_id={operation_id!r})")
+            if operation_id
+            else ("the operation", "TwilioPushOperationSensor (the id is this task's XCom operation_id)")
+        )
+        raise AirflowFailException(
+            f"Twilio accepted the send: the notifications of {which} went out, but waiting for it "
+            f"failed: {exc}. The task fails without retrying, since a retry would send them again; "
+            f"watch the operation with {sensor}."
+        ) from exc

@@ -15,10 +15,13 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_twilio_push.api import describe_progress
-from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
-from airflow_provider_twilio_push.waiting import defer_until_terminal, operation_from_event, settle
+from airflow_provider_twilio_push.waiting import (
+    defer_until_terminal,
+    operation_from_event,
+    read_operation,
+    terminal_result,
+)
 
 
 class TwilioPushOperationSensor(BaseSensorOperator):
@@ -65,25 +68,18 @@ class TwilioPushOperationSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        try:
-            operation = self.hook.get_operation(self.operation_id)
-        except TwilioPushError as exc:
-            if not exc.transient:
+        # As in poke mode: rate limits, 5xx and network faults are waited out (in the triggerer).
+        operation = read_operation(
+            self, self.hook, self.operation_id, then="will wait for it in the triggerer"
+        )
+        if operation is not None and operation.terminal:
+            try:
+                return terminal_result(operation, fail_on_canceled=self.fail_on_canceled)
+            except AirflowFailException as exc:
+                # What the poke loop and resume_execution() do with the same outcome.
+                if self.soft_fail or getattr(self, "never_fail", False):
+                    raise AirflowSkipException(f"Skipping instead of failing: {exc}") from exc
                 raise
-            # As in poke mode: rate limits, 5xx and network faults are waited out (in the triggerer).
-            self.log.warning(
-                "Could not read operation %s, will wait for it in the triggerer: %s", self.operation_id, exc
-            )
-        else:
-            self.log.info("%s", describe_progress(operation))
-            if operation.terminal:
-                try:
-                    return settle(operation, fail_on_canceled=self.fail_on_canceled)
-                except AirflowFailException as exc:
-                    # What the poke loop and resume_execution() do with the same outcome.
-                    if self.soft_fail or getattr(self, "never_fail", False):
-                        raise AirflowSkipException(f"Skipping instead of failing: {exc}") from exc
-                    raise
         defer_until_terminal(
             self,
             operation_id=self.operation_id,
@@ -93,21 +89,14 @@ class TwilioPushOperationSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        try:
-            operation = self.hook.get_operation(self.operation_id)
-        except TwilioPushError as exc:
-            if not exc.transient:
-                raise
-            self.log.warning("Could not read operation %s, will try again: %s", self.operation_id, exc)
-            return False
-        self.log.info("%s", describe_progress(operation))
-        if not operation.terminal:
+        operation = read_operation(self, self.hook, self.operation_id)
+        if operation is None or not operation.terminal:
             return False
         return PokeReturnValue(
-            is_done=True, xcom_value=settle(operation, fail_on_canceled=self.fail_on_canceled)
+            is_done=True, xcom_value=terminal_result(operation, fail_on_canceled=self.fail_on_canceled)
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Called when the trigger fires; may run more than once for one event."""
         operation = operation_from_event(event, operation_id=self.operation_id)
-        return settle(operation, fail_on_canceled=self.fail_on_canceled)
+        return terminal_result(operation, fail_on_canceled=self.fail_on_canceled)

@@ -14,7 +14,7 @@ from typing import Any
 import airflow.providers.common.compat.connection  # noqa: F401
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_twilio_push.api import describe_progress
+from airflow_provider_twilio_push.core.progress import describe_progress
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationStatus
@@ -29,10 +29,12 @@ __all__ = [
 ]
 
 #: ``status`` values of the events this trigger emits.
-EVENT_COMPLETED = "success"
+EVENT_COMPLETED = "completed"
 EVENT_CANCELED = "canceled"
 EVENT_TIMEOUT = "timeout"
 EVENT_ERROR = "error"
+#: What versions up to 0.1.0 emitted for ``EVENT_COMPLETED``: such events may still be stored.
+LEGACY_EVENT_COMPLETED = "success"
 
 #: Seconds between polls at the least, whatever ``poll_interval`` says.
 MIN_POLL_INTERVAL = 0.1
@@ -48,7 +50,7 @@ POLL_GRID_STEPS = 100
 class TwilioPushOperationTrigger(BaseTrigger):
     """Waits until a push-notification operation is COMPLETED or CANCELED.
 
-    It emits exactly one event, a dict with ``status`` (``success``, ``canceled``, ``timeout``
+    It emits exactly one event, a dict with ``status`` (``completed``, ``canceled``, ``timeout``
     or ``error``), a ``message`` for people, and ``operation`` (the last operation seen, as
     :meth:`Operation.to_xcom` makes it, or None).
 

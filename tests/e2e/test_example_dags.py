@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_twilio_push.emulator import EmulatorProcess
+from airflow_provider_twilio_push.emulator import CONN_ENV_VAR, EmulatorProcess
+from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 
 from .conftest import EXAMPLE_DAG_ID, SENSOR_TASK_ID, WATCHED_DURATION, ExampleRuns
 from .harness import AirflowHarness, wait_until
@@ -178,3 +179,31 @@ def test_breaching_run(airflow_harness: AirflowHarness, example_runs: ExampleRun
         f"Operation {operation_id} COMPLETED: 6 sent, 4 failed, 0 unaddressable of 10 "
         "(failure rate 40.0%) -> FAILED the 5% threshold"
     )
+
+
+def test_a_failed_run_pushes_one_alert_and_a_successful_one_none(
+    airflow_harness: AirflowHarness,
+    example_runs: ExampleRuns,
+    twilio_push_emulator_server: EmulatorProcess,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The DAG's ``on_failure_callback`` (a TwilioPushNotifier), run by the dag processor."""
+    harness, control = airflow_harness, twilio_push_emulator_server.control
+    monkeypatch.setenv(CONN_ENV_VAR, twilio_push_emulator_server.conn_json)
+    assert harness.wait_for_run(EXAMPLE_DAG_ID, example_runs.default) == "success"
+    assert harness.wait_for_run(EXAMPLE_DAG_ID, example_runs.breaching) == "failed"
+
+    def alerts() -> list[dict[str, Any]] | None:
+        sends = [control.operation(op.id)["send"] for op in TwilioPushHook().iter_operations()]
+        found = [send for send in sends if send and send["content"]["title"] == f"{EXAMPLE_DAG_ID} failed"]
+        return found or None
+
+    found = wait_until(alerts, timeout=120, what="the failed run's push")
+    assert found == [
+        {
+            "content": {
+                "title": f"{EXAMPLE_DAG_ID} failed",
+                "body": f"Run {example_runs.breaching}: task_failure",
+            }
+        }
+    ]

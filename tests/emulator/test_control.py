@@ -33,6 +33,7 @@ def test_scenario_defaults(emulator: EmulatorHandle) -> None:
     op = emulator.control.create_operation()
     assert op["stats"]["total"] == 10
     assert emulator.control.operation(op["id"])["scenario"]["duration"] == 2.0
+    assert emulator.control.operation(op["id"])["send"] is None  # not made by a send
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,14 @@ def test_send_answers_202_with_the_operation_and_its_location(
     assert op["id"] == body["operationId"]
     assert op["stats"]["total"] == op["stats"]["recipients"] == 3
     assert emulator.control.request_count("POST /v1/PushNotifications", 202) == 1
+    # The control API shows what was sent, besides the recipients.
+    assert emulator.control.operation(op["id"])["send"] == {
+        "content": {"title": "Sale", "body": "Everything must go", "data": {"k": "v"}},
+        "from": "my-app",
+        "priority": "LOW",
+        "sound": "default",
+        "tags": {"campaign": "spring"},
+    }
 
 
 def test_a_send_is_processed_over_the_default_duration(

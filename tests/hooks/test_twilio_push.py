@@ -1187,3 +1187,17 @@ def test_test_connection_reports_a_bad_connection(set_conn: Callable[..., str]) 
 
     assert ok is False
     assert "Use https://" in reason
+
+
+def test_test_connection_leaves_the_hooks_retries_as_they_were(
+    hook: TwilioPushHook, api_mock: respx.MockRouter, make_operation: Callable[..., Any]
+) -> None:
+    api_mock.get(OPS_PATH).respond(200, json={"operations": [], "pagination": {"next": None}})
+    route = api_mock.get(OP_PATH).mock(
+        side_effect=[httpx.Response(503), httpx.Response(200, json=make_operation())]
+    )
+
+    assert hook.test_connection()[0] is True
+    # The Test button makes one attempt; the hook's later calls still retry (max_retries=4).
+    assert hook.get_operation(OP_ID).id == OP_ID
+    assert route.call_count == 2

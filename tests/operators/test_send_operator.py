@@ -17,7 +17,6 @@ from airflow.sdk import DAG
 
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.exceptions import (
-    TwilioPushError,
     TwilioPushInvalidInputError,
     TwilioPushSendUncertainError,
 )
@@ -219,6 +218,7 @@ def test_deferrable_wait_defers_to_the_sensors_trigger(
     )
     assert before + 1800 <= trigger.end_time <= after + 1800
     assert caught.value.method_name == "execute_complete"
+    assert caught.value.kwargs == {"operation_id": OPERATION_ID}
     assert caught.value.timeout == timedelta(minutes=35)
     assert post.call_count == 1
     # The id reaches XCom as soon as Twilio accepts the send, before the task waits.
@@ -241,16 +241,18 @@ def event(status: str, op: dict[str, Any] | None, message: str = "") -> dict[str
     return json.loads(json.dumps({"status": status, "message": message, "operation": op}))
 
 
+# "success" is what versions up to 0.1.0 sent: such events may still be stored.
+@pytest.mark.parametrize("status", ["completed", "success"])
 def test_execute_complete_returns_the_final_operation_and_sends_nothing(
-    api_mock: respx.MockRouter, context: dict[str, Any]
+    api_mock: respx.MockRouter, context: dict[str, Any], status: str
 ) -> None:
     operator = send_operator(wait_for_completion=True, deferrable=True)
     final = operation("COMPLETED", sent=2, failed=1)
 
-    result = operator.execute_complete(context, event("success", final, "done"))
+    result = operator.execute_complete(context, event(status, final, "done"), operation_id=OPERATION_ID)
 
     assert result == final
-    assert operator.execute_complete(context, event("success", final, "done")) == final  # idempotent
+    assert operator.execute_complete(context, event(status, final, "done")) == final  # idempotent
     assert api_mock.calls.call_count == 0  # resuming never sends again
 
 
@@ -287,24 +289,46 @@ def test_execute_complete_timeout_raises_the_trigger_message(context: dict[str, 
     assert str(caught.value) == message
 
 
-def test_execute_complete_error_raises_the_trigger_message(context: dict[str, Any]) -> None:
+def test_execute_complete_error_fails_without_retry_with_the_trigger_message(context: dict[str, Any]) -> None:
     message = f"Could not watch operation {OPERATION_ID}: Twilio Push API answered 404 Not Found."
 
-    with pytest.raises(TwilioPushError) as caught:
+    with pytest.raises(AirflowFailException) as caught:
         send_operator(wait_for_completion=True, deferrable=True).execute_complete(
-            context, event("error", None, message)
+            context, event("error", None, message), operation_id=OPERATION_ID
         )
 
-    assert str(caught.value) == message
+    assert str(caught.value) == went_out(message)
 
 
-@pytest.mark.parametrize("bad_event", [None, {"status": "error"}, {"status": "success", "operation": None}])
+@pytest.mark.parametrize("bad_event", [None, {"status": "error"}, {"status": "completed", "operation": None}])
 def test_execute_complete_unexpected_event(context: dict[str, Any], bad_event: Any) -> None:
-    with pytest.raises(TwilioPushError) as caught:
-        send_operator(wait_for_completion=True, deferrable=True).execute_complete(context, bad_event)
+    with pytest.raises(AirflowFailException) as caught:
+        send_operator(wait_for_completion=True, deferrable=True).execute_complete(
+            context, bad_event, operation_id=OPERATION_ID
+        )
 
-    assert (
-        str(caught.value) == f"Unexpected event from the trigger watching operation (unknown): {bad_event!r}"
+    assert str(caught.value) == went_out(
+        f"Unexpected event from the trigger watching operation {OPERATION_ID}: {bad_event!r}"
+    )
+
+
+def test_execute_complete_of_a_task_deferred_by_0_1_0_takes_the_id_from_the_event(
+    context: dict[str, Any],
+) -> None:
+    # Deferred without kwargs: the id comes from the event's operation, or is unknown.
+    operator = send_operator(wait_for_completion=True, deferrable=True)
+    message = f"Could not watch operation {OPERATION_ID}: Twilio Push API answered 404 Not Found."
+
+    with pytest.raises(AirflowFailException) as caught:
+        operator.execute_complete(context, event("error", operation("PROCESSING", queued=3), message))
+    assert str(caught.value) == went_out(message)
+
+    with pytest.raises(AirflowFailException) as caught:
+        operator.execute_complete(context, event("error", None, message))
+    assert str(caught.value) == (
+        "Twilio accepted the send: the notifications of the operation went out, but waiting for it "
+        f"failed: {message}. The task fails without retrying, since a retry would send them again; "
+        "watch the operation with TwilioPushOperationSensor (the id is this task's XCom operation_id)."
     )
 
 
@@ -383,3 +407,99 @@ def test_worker_wait_times_out(twilio_push_emulator: EmulatorHandle, context: di
         "PROCESSING: 0 sent, 0 failed, 1 queued of 1."
     )
     assert control.request_count(SEND_ROUTE) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# After Twilio accepted the send, nothing may lead to sending it again
+
+
+def went_out(detail: str) -> str:
+    return (
+        f"Twilio accepted the send: the notifications of operation {OPERATION_ID} went out, but waiting "
+        f"for it failed: {detail}. The task fails without retrying, since a retry would send them again; "
+        f"watch the operation with TwilioPushOperationSensor(operation_id='{OPERATION_ID}')."
+    )
+
+
+def test_a_transient_error_reading_the_accepted_send_defers_instead_of_failing(
+    api_mock: respx.MockRouter, context: dict[str, Any], ti: RecordingTI, fast_hook: Any
+) -> None:
+    post = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
+    get = api_mock.get(OP_PATH).respond(503)
+    operator = fast_hook(send_operator(wait_for_completion=True, deferrable=True))
+
+    with pytest.raises(TaskDeferred) as caught:
+        operator.execute(context)
+
+    assert caught.value.trigger.operation_id == OPERATION_ID
+    assert get.call_count == 5  # the hook's retries, then the triggerer waits it out
+    assert post.call_count == 1
+    assert ti.xcom("operation_id") == OPERATION_ID
+
+
+def test_transient_errors_while_the_worker_waits_are_waited_out(
+    api_mock: respx.MockRouter, context: dict[str, Any], fast_hook: Any
+) -> None:
+    post = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
+    get = api_mock.get(OP_PATH).mock(
+        side_effect=[httpx.Response(503)] * 5
+        + [httpx.ConnectError("refused")] * 5
+        + [httpx.Response(200, json=operation("COMPLETED", sent=3))]
+    )
+    operator = fast_hook(send_operator(wait_for_completion=True, deferrable=False, poll_interval=0.01))
+
+    assert operator.execute(context) == operation("COMPLETED", sent=3)
+    assert get.call_count == 11
+    assert post.call_count == 1
+
+
+@pytest.mark.parametrize("deferrable", [True, False])
+def test_a_permanent_error_after_the_send_fails_without_retry_naming_the_operation(
+    api_mock: respx.MockRouter, context: dict[str, Any], deferrable: bool
+) -> None:
+    post = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
+    api_mock.get(OP_PATH).respond(403, json={"code": 20403, "message": "Forbidden"})
+    operator = send_operator(wait_for_completion=True, deferrable=deferrable, retries=3)
+
+    with pytest.raises(AirflowFailException) as caught:
+        operator.execute(context)
+
+    assert str(caught.value) == went_out(
+        f"Twilio Push API answered 403 Forbidden to GET {OP_PATH}: Forbidden (Twilio error 20403). "
+        "Check the login (Account SID or API Key SID) and password of connection 'twilio_push_default' "
+        "and that it may use the Comms API."
+    )
+    assert post.call_count == 1
+
+
+def test_a_permanent_error_while_the_worker_waits_fails_without_retry(
+    api_mock: respx.MockRouter, context: dict[str, Any]
+) -> None:
+    api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
+    api_mock.get(OP_PATH).mock(
+        side_effect=[
+            httpx.Response(200, json=operation("PROCESSING", queued=3)),
+            httpx.Response(404, json={"code": 20404, "message": "Gone"}),
+        ]
+    )
+    operator = send_operator(wait_for_completion=True, deferrable=False, poll_interval=0.01)
+
+    with pytest.raises(AirflowFailException) as caught:
+        operator.execute(context)
+
+    assert str(caught.value) == went_out(
+        f"Twilio Push API answered 404 Not Found to GET {OP_PATH}: Gone (Twilio error 20404). "
+        "The resource does not exist, or is older than Twilio's 7-day retention."
+    )
+
+
+def test_an_error_event_after_the_send_fails_without_retry(context: dict[str, Any]) -> None:
+    detail = f"Could not watch operation {OPERATION_ID}: Twilio Push API answered 404 Not Found"
+    last = operation("PROCESSING", sent=1, queued=2)
+
+    with pytest.raises(AirflowFailException) as caught:
+        send_operator(wait_for_completion=True, deferrable=True).execute_complete(
+            context, event("error", last, detail)
+        )
+
+    assert str(caught.value) == went_out(detail)

@@ -669,16 +669,18 @@ def event(status: str, op: dict[str, Any] | None, message: str = "") -> dict[str
     return json.loads(json.dumps({"status": status, "message": message, "operation": op}))
 
 
-def test_execute_complete_success_reports_the_final_stats(context: dict[str, Any]) -> None:
+# "success" is what versions up to 0.1.0 sent for "completed": such events may still be stored.
+@pytest.mark.parametrize("status", ["completed", "success"])
+def test_execute_complete_success_reports_the_final_stats(context: dict[str, Any], status: str) -> None:
     final = operation(failed=20)
     operator = stats_operator(max_failure_rate=0.02, wait_for_completion=True, deferrable=True)
 
-    stats = operator.execute_complete(context, event("success", final, "done"))
+    stats = operator.execute_complete(context, event(status, final, "done"))
 
     assert stats["status"] == "COMPLETED"
     assert stats["failure_rate"] == 0.02
     # At least once delivery: the same event twice gives the same answer.
-    assert operator.execute_complete(context, event("success", final, "done")) == stats
+    assert operator.execute_complete(context, event(status, final, "done")) == stats
 
 
 def test_execute_complete_success_with_a_breach_fails_with_errors(

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from airflow.triggers.base import TriggerEvent
 
+from airflow_provider_twilio_push.core import pacing
 from airflow_provider_twilio_push.emulator import CONN_ENV_VAR
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
-from airflow_provider_twilio_push.hooks import twilio_push
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
 GET_OPERATION = "GET /v1/PushNotifications/Operations/{id}"
@@ -104,7 +104,7 @@ def use_connection(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, **
     """Point ``twilio_push_default`` at the emulator with these extras; forget request budgets."""
     conn = {**json.loads(emulator.conn_json), "extra": extra}
     monkeypatch.setenv(CONN_ENV_VAR, json.dumps(conn))
-    twilio_push._budgets.clear()
+    pacing._pacers.clear()
 
 
 def final_view(emulator: EmulatorHandle, operation_id: str) -> dict[str, Any]:

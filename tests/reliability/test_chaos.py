@@ -46,7 +46,7 @@ FAULTS: dict[str, Any] = {
     "slow_seconds": 1,
     "retry_after": 1,
 }
-EXPECTED = {"success": "COMPLETED", "canceled": "CANCELED"}
+EXPECTED = {"completed": "COMPLETED", "canceled": "CANCELED"}
 
 
 async def run_scenario(emulator: EmulatorHandle, faults: dict[str, Any] | None) -> dict[str, Any]:
@@ -54,11 +54,11 @@ async def run_scenario(emulator: EmulatorHandle, faults: dict[str, Any] | None) 
     await control(emulator, "freeze")
     if faults:
         await control(emulator, "set_faults", **faults)
-    kinds = ["success", "canceled", "timeout"]
+    kinds = ["completed", "canceled", "timeout"]
     created = []
     for i in range(OPERATIONS):
         kind = kinds[i % 3]
-        duration = COMPLETION_DURATION if kind == "success" else 3600
+        duration = COMPLETION_DURATION if kind == "completed" else 3600
         created.append(
             (kind, (await control(emulator, "create_operation", total=50, duration=duration))["id"])
         )
@@ -86,7 +86,7 @@ async def run_scenario(emulator: EmulatorHandle, faults: dict[str, Any] | None) 
         sent = time.time()
         await control(emulator, "advance", COMPLETION_DURATION)
         done = time.time()
-        made_terminal.update({w.operation_id: (sent, done) for w in watches if w.expected == "success"})
+        made_terminal.update({w.operation_id: (sent, done) for w in watches if w.expected == "completed"})
         return made_terminal
 
     made_terminal, stall = await asyncio.gather(flip(), run_fleet(watches))

@@ -1,6 +1,6 @@
 """Property tests (issue 9): whatever the API answers, the user gets a result or one of our errors.
 
-``tests/test_api.py`` already covers ``parse_operation`` and ``parse_operation_page`` over
+``tests/test_core.py`` already covers ``parse_operation`` and ``parse_operation_page`` over
 arbitrary 200 bodies. This adds what it does not: the Errors endpoint's parser, the answer to a
 send, and the whole hook (status, headers and body arbitrary, through the real ``httpx`` client,
 for get, list, Errors and send), where nothing but a ``TwilioPushError`` may come out: the
@@ -19,21 +19,26 @@ import respx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_twilio_push import api
+from airflow_provider_twilio_push.core import pacing
+from airflow_provider_twilio_push.core.request import (
+    OPERATION_ID_PATTERN,
+    operation_errors_request,
+    send_request,
+)
+from airflow_provider_twilio_push.core.response import parse_operation_errors, parse_send_response
 from airflow_provider_twilio_push.exceptions import (
     TwilioPushError,
     TwilioPushMalformedResponseError,
     TwilioPushSendUncertainError,
 )
-from airflow_provider_twilio_push.hooks import twilio_push
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage
 
 OP = "comms_operation_01h9krwprkeee8fzqspvwy6nq8"
 OTHER_OP = "comms_operation_01hm679ne04926xaz2sh56s3e0"
-ERRORS = api.operation_errors_request(OP)
-SEND = api.send_request([{"token": "t"}], {"title": "Hi"})
-ID_RE = re.compile(api.OPERATION_ID_PATTERN)
+ERRORS = operation_errors_request(OP)
+SEND = send_request([{"token": "t"}], {"title": "Hi"})
+ID_RE = re.compile(OPERATION_ID_PATTERN)
 # Nested deeper than json can decode (RecursionError): a case random generation never reaches.
 TOO_DEEP = [b"[" * 100_000, b'{"errors": ' * 50_000, b'{"operationId": [' + b"[" * 100_000]
 
@@ -110,7 +115,7 @@ send_headers = st.fixed_dictionaries(
 @given(content=errors_bodies)
 def test_any_errors_answer_is_a_list_of_errors_or_a_malformed_response(content: bytes) -> None:
     try:
-        errors, token = api.parse_operation_errors(ERRORS, httpx.Response(200, content=content))
+        errors, token = parse_operation_errors(ERRORS, httpx.Response(200, content=content))
     except TwilioPushMalformedResponseError as exc:
         malformed: TwilioPushMalformedResponseError | None = exc
     else:
@@ -139,7 +144,7 @@ def test_any_send_answer_is_a_valid_operation_id_or_an_uncertain_send(
 ) -> None:
     response = httpx.Response(status, content=content, headers=headers)
     try:
-        found: str | None = api.parse_send_response(SEND, response)
+        found: str | None = parse_send_response(SEND, response)
     except TwilioPushSendUncertainError as exc:
         found, uncertain = None, str(exc)
     if found is None:
@@ -240,7 +245,7 @@ def test_whatever_the_api_answers_the_hook_returns_or_raises_a_twilio_push_error
     method: str, status: int, headers: dict[str, str], content: bytes
 ) -> None:
     call, result_type = CALLS[method]
-    twilio_push._budgets.clear()  # a 429's pause must not carry over to the next example
+    pacing._pacers.clear()  # a 429's pause must not carry over to the next example
     with respx.mock(base_url="https://comms.twilio.com", assert_all_called=False) as router:
         route = router.route().mock(
             side_effect=lambda request: httpx.Response(

@@ -23,8 +23,8 @@ import httpx
 import pytest
 import respx
 
+from airflow_provider_twilio_push.core import pacing
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
-from airflow_provider_twilio_push.hooks import twilio_push
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 
 from .fleet import GET_OPERATION, control, run_fleet, use_connection, watch
@@ -48,14 +48,14 @@ async def run_fleet_against_the_limit(emulator: EmulatorHandle) -> dict[str, Any
     ]
     start = time.time()
     watches = [
-        watch(operations[i % OPERATIONS], "success", poll_interval=POLL_INTERVAL, deadline=start + DEADLINE)
+        watch(operations[i % OPERATIONS], "completed", poll_interval=POLL_INTERVAL, deadline=start + DEADLINE)
         for i in range(TRIGGERS)
     ]
     stall = await run_fleet(watches)
     elapsed = time.time() - start
 
     assert [w.operation_id for w in watches if w.hung] == []
-    assert [w.payload["status"] for w in watches] == ["success"] * TRIGGERS
+    assert [w.payload["status"] for w in watches] == ["completed"] * TRIGGERS
     assert all(w.payload["operation"]["status"] == "COMPLETED" for w in watches)
     assert all(w.fired_at is not None and w.fired_at < w.deadline for w in watches)
     counters = (await control(emulator, "counters"))["routes"][GET_OPERATION]
@@ -98,20 +98,20 @@ async def test_500_triggers_under_a_50_rps_limit_back_off_and_a_budget_avoids_th
     assert budgeted["429"] * 10 <= plain["429"]
 
 
-async def test_a_blocked_event_loop_does_not_make_the_budget_send_a_burst(
+async def test_a_blocked_event_loop_does_not_make_the_pacer_send_a_burst(
     twilio_conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Requests paced at 20/s whose slots pass while the loop is blocked do not all go at once.
 
     30 requests book their slots (0 to 1.45 s), then the loop is blocked for 1.5 s, as a
     trigger calling blocking code would block a triggerer. A request that wakes up more than
-    0.5 s (``RequestBudget.late_after``) after its slot books a new one, so at most that much of the
+    0.5 s (``RequestPacer.late_after``) after its slot books a new one, so at most that much of the
     rate goes out together; without that, all 30 would.
     """
     rate = 20
     conn = {**twilio_conn, "extra": {"max_requests_per_second": rate}}
     monkeypatch.setenv("AIRFLOW_CONN_TWILIO_PUSH_DEFAULT", json.dumps(conn))
-    twilio_push._budgets.clear()
+    pacing._pacers.clear()
     operation_id = "comms_operation_01h9krwprkeee8fzqspvwy6nq8"
     sent: list[float] = []
 
@@ -132,5 +132,5 @@ async def test_a_blocked_event_loop_does_not_make_the_budget_send_a_burst(
     assert len(sent) == 30
     window = 0.1
     burst = max(sum(1 for t in sent if start <= t < start + window) for start in sent)
-    # At most half a second's worth of the rate (RequestBudget.late_after) goes out together.
+    # At most half a second's worth of the rate (RequestPacer.late_after) goes out together.
     assert burst <= rate * (0.5 + window) + 2, sorted(round(t - sent[0], 2) for t in sent)

@@ -325,10 +325,12 @@ def test_templated_operation_id_reaches_the_trigger(
 # -- execute_complete: the trigger's events --------------------------------------------------------
 
 
-def test_success_event_returns_the_operation(wire_operation: WireOperation) -> None:
+# "success" is what versions up to 0.1.0 sent for "completed": such events may still be stored.
+@pytest.mark.parametrize("status", ["completed", "success"])
+def test_completed_event_returns_the_operation(wire_operation: WireOperation, status: str) -> None:
     completed = wire_operation("COMPLETED", sent=2, failed=1, queued=0)
 
-    assert make_sensor().execute_complete({}, event("success", completed)) == completed
+    assert make_sensor().execute_complete({}, event(status, completed)) == completed
 
 
 def test_canceled_event_fails_when_fail_on_canceled(wire_operation: WireOperation) -> None:

@@ -81,7 +81,7 @@ def test_deferrable_sensor_through_faults_returns_the_completed_operation(
     payload = run_in_triggerer(deferred)
     result = resume(sensor, deferred, payload)
 
-    assert payload["status"] == "success"
+    assert payload["status"] == "completed"
     assert result == control.operation(operation["id"])["operation"]
     assert result["status"] == "COMPLETED"
     assert result["stats"] == {

@@ -80,7 +80,7 @@ async def test_rebuilt_from_its_serialized_form_it_runs_to_the_same_event(
     assert type(rebuilt) is TwilioPushOperationTrigger
     assert rebuilt.serialize() == (classpath, kwargs)
     payload = await single_event(rebuilt)
-    assert payload["status"] == "success"
+    assert payload["status"] == "completed"
     assert payload["operation"]["status"] == "COMPLETED"
     # Running loaded the connection: still nothing of it in the kwargs, the repr or the event.
     assert rebuilt.serialize() == (classpath, kwargs)
@@ -107,7 +107,7 @@ async def test_completed_operation_gives_one_success_event(
     completed = make_operation(status="COMPLETED")
     completed["stats"].update(sent=2, failed=1, queued=0)
     assert payload == {
-        "status": "success",
+        "status": "completed",
         "message": f"Operation {OPERATION_ID} is COMPLETED: 2 sent, 1 failed, 0 queued of 3: done.",
         "operation": completed,
     }
@@ -140,7 +140,7 @@ async def test_without_end_time_it_waits_until_the_end(
 
     payload = await single_event(make_trigger(end_time=None))
 
-    assert payload["status"] == "success"
+    assert payload["status"] == "completed"
     assert operation_route.call_count == 6
 
 
@@ -236,7 +236,7 @@ async def test_an_operation_that_ends_just_before_the_deadline_is_not_a_timeout(
 
     payload = await single_event(make_trigger(poll_interval=5.0, end_time=end_time))
 
-    assert payload["status"] == "success"
+    assert payload["status"] == "completed"
 
 
 @pytest.mark.parametrize("stall", ["hanging request", "long Retry-After"])
@@ -415,7 +415,7 @@ async def test_transient_errors_are_logged_and_polling_goes_on(
 
     payload = await single_event(make_trigger())
 
-    assert payload["status"] == "success"
+    assert payload["status"] == "completed"
     assert payload["operation"]["status"] == "COMPLETED"
     assert operation_route.call_count == 2 + len(failures)
     [warning] = warnings_of(logs)
@@ -431,7 +431,7 @@ async def test_a_long_outage_is_waited_out(
 
     payload = await single_event(make_trigger())
 
-    assert payload["status"] == "success"
+    assert payload["status"] == "completed"
     assert len(warnings_of(logs)) == 5  # two requests per poll
 
 
@@ -548,7 +548,7 @@ async def test_cancellation_propagates_and_releases_the_hook(
     # The client the trigger borrowed is shared with the other triggers of the loop: it stays usable.
     operation_route.side_effect = [op_response("COMPLETED")]
     payload = await single_event(make_trigger())
-    assert payload["status"] == "success"
+    assert payload["status"] == "completed"
     assert len(closed_hooks) == 2
 
 
@@ -587,6 +587,7 @@ async def test_triggers_deferred_together_do_not_poll_in_lockstep(
 
     offsets = sorted(moment - start for moment in first_polls)
     assert len(offsets) == 10
-    assert offsets[-1] < 1.2
+    # Every first poll falls in the first interval; the margin absorbs a loaded machine's scheduling delay.
+    assert offsets[-1] < 1.5
     # Uniform over the first interval: 10 draws all within 0.1 s of each other is a 1e-8 chance.
     assert offsets[-1] - offsets[0] > 0.1, offsets

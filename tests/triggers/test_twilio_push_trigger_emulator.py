@@ -86,7 +86,7 @@ async def test_runs_to_completion_through_injected_faults(
 
     payload = await task
 
-    assert payload["status"] == "success"
+    assert payload["status"] == "completed"
     assert payload["operation"] == final_view(emulator, operation["id"])
     assert payload["operation"]["status"] == "COMPLETED"
     assert payload["operation"]["stats"] == {
@@ -123,7 +123,7 @@ async def test_scheduled_then_processing_then_completed_with_the_emulators_clock
     await control(emulator, "advance", 600)
     payload = await task
 
-    assert payload["status"] == "success"
+    assert payload["status"] == "completed"
     assert payload["operation"]["stats"]["sent"] == 20
     assert payload["operation"] == final_view(emulator, operation["id"])
 

@@ -30,7 +30,7 @@ import httpx
 import pytest
 from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 
-from airflow_provider_twilio_push import api
+from airflow_provider_twilio_push.core.settings import shared_ssl_context
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
@@ -181,9 +181,9 @@ def warm_up_the_process(emulator: EmulatorHandle, *, ca_bundle: bool) -> None:
             await client.get(f"{emulator.base_url}/_emulator/info")
 
     asyncio.run(warm_up())
-    api.shared_ssl_context.cache_clear()
+    shared_ssl_context.cache_clear()
     if ca_bundle:
-        api.shared_ssl_context()
+        shared_ssl_context()
 
 
 async def run_twenty_triggers(operations: list[str]) -> None:
@@ -195,7 +195,7 @@ async def run_twenty_triggers(operations: list[str]) -> None:
         for _ in range(2)
     ]
     payloads = await asyncio.gather(*(single_event(trigger, limit=30) for trigger in triggers))
-    assert [payload["status"] for payload in payloads] == ["success"] * 20
+    assert [payload["status"] for payload in payloads] == ["completed"] * 20
     assert [payload["operation"]["id"] for payload in payloads] == [op for op in operations for _ in range(2)]
 
 

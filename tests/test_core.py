@@ -1,5 +1,5 @@
-"""The pure request/response core (api.py): connection checks, request building, error mapping,
-retry decisions and response parsing, without any I/O."""
+"""The request core (``core/``): connection checks, request building, error mapping, retry
+decisions, paging and response parsing, without any I/O."""
 
 from __future__ import annotations
 
@@ -15,7 +15,41 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_twilio_push import __version__, api
+from airflow_provider_twilio_push import __version__
+from airflow_provider_twilio_push.core.paging import (
+    ErrorsPager,
+    Pager,
+)
+from airflow_provider_twilio_push.core.request import (
+    OPERATIONS_PATH,
+    ApiRequest,
+    get_operation_request,
+    list_operations_request,
+    operation_errors_request,
+    to_utc,
+    validate_operation_id,
+    validate_page_size,
+    validate_status,
+)
+from airflow_provider_twilio_push.core.response import (
+    error_for_status,
+    parse_lazy_operation_page,
+    parse_operation,
+    parse_operation_page,
+    transport_error,
+)
+from airflow_provider_twilio_push.core.retries import (
+    RetryPolicy,
+    backoff_delay,
+    is_retryable,
+    retry_after_seconds,
+)
+from airflow_provider_twilio_push.core.settings import (
+    ConnectionSettings,
+    client_options,
+    connection_settings,
+    shared_ssl_context,
+)
 from airflow_provider_twilio_push.exceptions import (
     TwilioPushAPIError,
     TwilioPushAuthError,
@@ -30,11 +64,11 @@ from airflow_provider_twilio_push.exceptions import (
 from airflow_provider_twilio_push.models import Operation, OperationPage, OperationStatus
 
 OP_ID = "comms_operation_01h9krwprkeee8fzqspvwy6nq8"
-GET_OP = api.get_operation_request(OP_ID)
-LIST_OPS = api.list_operations_request()
+GET_OP = get_operation_request(OP_ID)
+LIST_OPS = list_operations_request()
 
 
-def settings_for(**fields: Any) -> api.ConnectionSettings:
+def settings_for(**fields: Any) -> ConnectionSettings:
     conn: dict[str, Any] = {
         "host": None,
         "schema": None,
@@ -44,7 +78,12 @@ def settings_for(**fields: Any) -> api.ConnectionSettings:
         "extra": {},
     }
     conn.update(fields)
-    return api.connection_settings("twilio_push_default", **conn)
+    return connection_settings("twilio_push_default", **conn)
+
+
+def raise_for_status(request: ApiRequest, response: httpx.Response, conn_id: str) -> None:
+    if (error := error_for_status(request, response, conn_id)) is not None:
+        raise error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,22 +225,22 @@ def test_connection_settings_hide_the_password() -> None:
 
 
 def test_client_options() -> None:
-    options = api.client_options(settings_for(host="http://127.0.0.1:8080", extra={"timeout": 3}))
-    request = httpx.Request("GET", "http://127.0.0.1:8080/v1/x")
-    auth_flow = options["auth"].sync_auth_flow(request)
+    options = client_options(settings_for(host="http://127.0.0.1:8080", extra={"timeout": 3}))
+    basic = httpx.BasicAuth("AC0123456789abcdef0123456789abcdef", "tok-CANARY-9f1c2e7a")
+    expected_auth = next(basic.sync_auth_flow(httpx.Request("GET", "http://127.0.0.1:8080/"))).headers
 
     assert options["base_url"] == "http://127.0.0.1:8080"
-    assert (
-        next(auth_flow).headers["Authorization"]
-        == httpx.BasicAuth("AC0123456789abcdef0123456789abcdef", "tok-CANARY-9f1c2e7a")._auth_header
-    )
     assert options["timeout"] == httpx.Timeout(3)
+    # Basic auth as httpx.BasicAuth sends it, as a default header for the sync and async clients.
     assert options["headers"] == {
         "Accept": "application/json",
         "User-Agent": f"airflow-provider-twilio-push/{__version__}",
+        "Authorization": expected_auth["Authorization"],
     }
+    assert "auth" not in options
+    assert "tok-CANARY" not in repr(httpx.Client(**options).headers)
     assert options["follow_redirects"] is False  # a redirect must not carry the credentials elsewhere
-    assert options["verify"] is api.shared_ssl_context()  # one CA bundle load per process
+    assert options["verify"] is shared_ssl_context()  # one CA bundle load per process
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,8 +257,8 @@ def test_client_options() -> None:
     ],
 )
 def test_valid_operation_ids(operation_id: str) -> None:
-    assert api.validate_operation_id(operation_id) == operation_id
-    assert api.get_operation_request(operation_id).path == f"/v1/PushNotifications/Operations/{operation_id}"
+    assert validate_operation_id(operation_id) == operation_id
+    assert get_operation_request(operation_id).path == f"/v1/PushNotifications/Operations/{operation_id}"
 
 
 @pytest.mark.parametrize(
@@ -245,7 +284,7 @@ def test_valid_operation_ids(operation_id: str) -> None:
 )
 def test_invalid_operation_ids(operation_id: Any) -> None:
     with pytest.raises(TwilioPushInvalidInputError) as caught:
-        api.get_operation_request(operation_id)
+        get_operation_request(operation_id)
 
     assert str(caught.value) == (
         f"Invalid operation_id {operation_id!r}: expected an id like "
@@ -265,13 +304,13 @@ def test_invalid_operation_ids(operation_id: Any) -> None:
     ],
 )
 def test_status_is_case_insensitive(status: Any, expected: OperationStatus) -> None:
-    assert api.validate_status(status) is expected
+    assert validate_status(status) is expected
 
 
 @pytest.mark.parametrize("status", ["FAILED", "", "COMPLETE", None, 1, ["COMPLETED"]])
 def test_unknown_status(status: Any) -> None:
     with pytest.raises(TwilioPushInvalidInputError) as caught:
-        api.validate_status(status)
+        validate_status(status)
 
     assert str(caught.value) == (
         f"Invalid status {status!r}: expected one of SCHEDULED, PROCESSING, COMPLETED, CANCELED."
@@ -280,13 +319,13 @@ def test_unknown_status(status: Any) -> None:
 
 @pytest.mark.parametrize("page_size", [1, 50, 1000])
 def test_valid_page_sizes(page_size: int) -> None:
-    assert api.validate_page_size(page_size) == page_size
+    assert validate_page_size(page_size) == page_size
 
 
 @pytest.mark.parametrize("page_size", [0, -1, 1001, "50", True, False, 50.0, None])
 def test_invalid_page_sizes(page_size: Any) -> None:
     with pytest.raises(TwilioPushInvalidInputError) as caught:
-        api.validate_page_size(page_size)
+        validate_page_size(page_size)
 
     assert str(caught.value) == f"Invalid page_size {page_size!r}: expected an integer from 1 to 1000."
 
@@ -304,7 +343,7 @@ def test_invalid_page_sizes(page_size: Any) -> None:
     ],
 )
 def test_to_utc_accepts_aware_values(value: Any) -> None:
-    converted = api.to_utc(value, "start_date")
+    converted = to_utc(value, "start_date")
 
     assert converted == pendulum.datetime(2024, 1, 15, 9, 30)
     assert converted.utcoffset() == pendulum.duration(0)
@@ -337,13 +376,13 @@ def test_to_utc_accepts_aware_values(value: Any) -> None:
 )
 def test_to_utc_refuses_naive_and_unparsable_values(value: Any, message: str) -> None:
     with pytest.raises(TwilioPushInvalidInputError) as caught:
-        api.to_utc(value, "start_date")
+        to_utc(value, "start_date")
 
     assert str(caught.value).startswith(message)
 
 
 def test_list_operations_request_with_every_filter() -> None:
-    request = api.list_operations_request(
+    request = list_operations_request(
         status="canceled",
         start_date="2024-01-15T10:30:00.999+01:00",
         end_date=pendulum.datetime(2024, 1, 16, tz="America/New_York"),
@@ -359,19 +398,17 @@ def test_list_operations_request_with_every_filter() -> None:
         "endDate": "2024-01-16T05:00:00Z",
         "pageToken": "eyJvZmZzZXQiOjEwfQ",
     }
-    assert request.retry_policy is api.RetryPolicy.IDEMPOTENT
-    assert api.list_operations_request().params == {"pageSize": "50"}
+    assert request.retry_policy is RetryPolicy.IDEMPOTENT
+    assert list_operations_request().params == {"pageSize": "50"}
 
 
 def test_equal_start_and_end_dates_are_allowed_but_not_reversed() -> None:
-    same = api.list_operations_request(
-        start_date="2024-01-15T09:30:00Z", end_date="2024-01-15T10:30:00+01:00"
-    )
+    same = list_operations_request(start_date="2024-01-15T09:30:00Z", end_date="2024-01-15T10:30:00+01:00")
     assert same.params is not None
     assert same.params["startDate"] == same.params["endDate"] == "2024-01-15T09:30:00Z"
 
     with pytest.raises(TwilioPushInvalidInputError) as caught:
-        api.list_operations_request(start_date="2024-01-15T09:30:01Z", end_date="2024-01-15T09:30:00Z")
+        list_operations_request(start_date="2024-01-15T09:30:01Z", end_date="2024-01-15T09:30:00Z")
     assert str(caught.value) == (
         "start_date 2024-01-15T09:30:01Z is after end_date 2024-01-15T09:30:00Z: "
         "expected start_date <= end_date."
@@ -402,7 +439,7 @@ def test_equal_start_and_end_dates_are_allowed_but_not_reversed() -> None:
 )
 def test_each_status_has_its_error(status: int, error_class: type[TwilioPushAPIError]) -> None:
     with pytest.raises(error_class) as caught:
-        api.check_response(GET_OP, httpx.Response(status), "my_conn")
+        raise_for_status(GET_OP, httpx.Response(status), "my_conn")
 
     assert type(caught.value) is error_class
     assert str(caught.value).startswith(
@@ -414,7 +451,7 @@ def test_each_status_has_its_error(status: int, error_class: type[TwilioPushAPIE
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204])
 def test_success_statuses_pass(status: int) -> None:
-    assert api.check_response(GET_OP, httpx.Response(status), "my_conn") is None
+    assert raise_for_status(GET_OP, httpx.Response(status), "my_conn") is None
 
 
 @pytest.mark.parametrize(
@@ -427,7 +464,7 @@ def test_success_statuses_pass(status: int) -> None:
 )
 def test_twilio_error_bodies_are_read(body: dict[str, Any]) -> None:
     with pytest.raises(TwilioPushNotFoundError) as caught:
-        api.check_response(GET_OP, httpx.Response(404, json={**body, "status": 404}), "my_conn")
+        raise_for_status(GET_OP, httpx.Response(404, json={**body, "status": 404}), "my_conn")
 
     error = caught.value
     assert str(error) == (
@@ -451,7 +488,7 @@ def test_twilio_error_bodies_are_read(body: dict[str, Any]) -> None:
 )
 def test_auth_errors_say_what_to_check(status: int, advice: str) -> None:
     with pytest.raises(TwilioPushAuthError) as caught:
-        api.check_response(LIST_OPS, httpx.Response(status, json={"message": "Denied"}), "my_conn")
+        raise_for_status(LIST_OPS, httpx.Response(status, json={"message": "Denied"}), "my_conn")
 
     assert str(caught.value).endswith(f"to GET {LIST_OPS.path}: Denied. {advice}")
 
@@ -463,7 +500,7 @@ def test_auth_errors_say_what_to_check(status: int, advice: str) -> None:
 )
 def test_error_bodies_that_are_not_twilio_errors_keep_the_status(content: bytes) -> None:
     with pytest.raises(TwilioPushServerError) as caught:
-        api.check_response(GET_OP, httpx.Response(502, content=content), "my_conn")
+        raise_for_status(GET_OP, httpx.Response(502, content=content), "my_conn")
 
     assert str(caught.value) == f"Twilio Push API answered 502 Bad Gateway to GET {GET_OP.path}"
     assert caught.value.code is None
@@ -471,7 +508,7 @@ def test_error_bodies_that_are_not_twilio_errors_keep_the_status(content: bytes)
 
 def test_a_code_of_the_wrong_type_is_shown_but_not_kept() -> None:
     with pytest.raises(TwilioPushBadRequestError) as caught:
-        api.check_response(GET_OP, httpx.Response(400, json={"code": "E42", "message": 7}), "c")
+        raise_for_status(GET_OP, httpx.Response(400, json={"code": "E42", "message": 7}), "c")
 
     assert "(Twilio error E42)" in str(caught.value)
     assert (caught.value.code, caught.value.twilio_message) == (None, None)
@@ -481,7 +518,7 @@ def test_a_code_of_the_wrong_type_is_shown_but_not_kept() -> None:
 def test_the_error_carries_retry_after(header: str | None, retry_after: float | None) -> None:
     headers = {"Retry-After": header} if header else {}
     with pytest.raises(TwilioPushRateLimitedError) as caught:
-        api.check_response(GET_OP, httpx.Response(429, headers=headers), "c")
+        raise_for_status(GET_OP, httpx.Response(429, headers=headers), "c")
 
     assert caught.value.retry_after == retry_after
 
@@ -500,7 +537,7 @@ def test_the_error_carries_retry_after(header: str | None, retry_after: float | 
     ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
 )
 def test_transport_errors(exc: httpx.TransportError, never_sent: bool) -> None:
-    error = api.transport_error(GET_OP, exc)
+    error = transport_error(GET_OP, exc)
 
     assert isinstance(error, TwilioPushConnectionError)
     detail = f" ({exc})" if str(exc) else ""
@@ -555,13 +592,13 @@ NOW = 1_705_311_000.0  # 2024-01-15T09:30:00Z
     ],
 )
 def test_retry_after_seconds(value: str | None, seconds: float | None) -> None:
-    assert api.retry_after_seconds(value, now=NOW) == seconds
+    assert retry_after_seconds(value, now=NOW) == seconds
 
 
 def test_retry_after_http_date_defaults_to_the_current_time() -> None:
     in_ten_seconds = email.utils.formatdate(pendulum.now("UTC").timestamp() + 10, usegmt=True)
 
-    assert 8.0 <= api.retry_after_seconds(in_ten_seconds) <= 10.0  # type: ignore[operator]
+    assert 8.0 <= retry_after_seconds(in_ten_seconds) <= 10.0  # type: ignore[operator]
 
 
 @pytest.mark.parametrize(
@@ -579,7 +616,7 @@ def test_backoff_delay_doubles_with_jitter_up_to_the_max(
     attempt: int, backoff: float, backoff_max: float, low: float, high: float
 ) -> None:
     random.seed(attempt)
-    delays = [api.backoff_delay(attempt, backoff, backoff_max) for _ in range(200)]
+    delays = [backoff_delay(attempt, backoff, backoff_max) for _ in range(200)]
 
     assert all(low <= delay <= high for delay in delays)
     assert len(set(delays)) > 100  # jittered: a fleet does not retry in lockstep
@@ -602,8 +639,8 @@ def _server(status: int) -> TwilioPushServerError:
         (_server(503), True, False),
         (_server(504), True, False),
         (_server(501), False, False),
-        (api.transport_error(GET_OP, httpx.ConnectError("refused")), True, True),
-        (api.transport_error(GET_OP, httpx.ReadTimeout("slow")), True, False),
+        (transport_error(GET_OP, httpx.ConnectError("refused")), True, True),
+        (transport_error(GET_OP, httpx.ReadTimeout("slow")), True, False),
         (TwilioPushBadRequestError("400", http_status=400), False, False),
         (TwilioPushAuthError("401", http_status=401), False, False),
         (TwilioPushAuthError("403", http_status=403), False, False),
@@ -613,8 +650,8 @@ def _server(status: int) -> TwilioPushServerError:
     ],
 )
 def test_is_retryable(exc: BaseException, idempotent: bool, never_processed: bool) -> None:
-    assert api.is_retryable(api.RetryPolicy.IDEMPOTENT, exc) is idempotent
-    assert api.is_retryable(api.RetryPolicy.NEVER_PROCESSED, exc) is never_processed
+    assert is_retryable(RetryPolicy.IDEMPOTENT, exc) is idempotent
+    assert is_retryable(RetryPolicy.NEVER_PROCESSED, exc) is never_processed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -622,7 +659,7 @@ def test_is_retryable(exc: BaseException, idempotent: bool, never_processed: boo
 
 
 def test_parse_operation(make_operation: Any) -> None:
-    operation = api.parse_operation(GET_OP, httpx.Response(200, json=make_operation(status="CANCELED")))
+    operation = parse_operation(GET_OP, httpx.Response(200, json=make_operation(status="CANCELED")))
 
     assert operation.id == "comms_operation_01h9krwprkeee8fzqspvwy6nq8"
     assert operation.status is OperationStatus.CANCELED
@@ -635,7 +672,7 @@ def test_parse_operation_page(make_operation: Any) -> None:
         "pagination": {"next": "bmV4dA", "self": "c2VsZg"},
     }
 
-    page = api.parse_operation_page(LIST_OPS, httpx.Response(200, json=body))
+    page = parse_operation_page(LIST_OPS, httpx.Response(200, json=body))
 
     assert [op.status for op in page.operations] == [OperationStatus.PROCESSING, OperationStatus.SCHEDULED]
     assert page.next_page_token == "bmV4dA"
@@ -644,7 +681,7 @@ def test_parse_operation_page(make_operation: Any) -> None:
 def test_a_lazy_page_checks_its_shape_now_and_each_operation_when_it_is_reached(make_operation: Any) -> None:
     body = {"operations": [make_operation(), {"id": OP_ID}], "pagination": {"next": "bmV4dA"}}
 
-    page = api.parse_lazy_operation_page(LIST_OPS, httpx.Response(200, json=body))
+    page = parse_lazy_operation_page(LIST_OPS, httpx.Response(200, json=body))
     operations = page.validated(page.operations)
 
     assert page.next_page_token == "bmV4dA"
@@ -671,7 +708,7 @@ def test_a_lazy_page_checks_its_shape_now_and_each_operation_when_it_is_reached(
 )
 def test_a_lazy_page_refuses_a_malformed_page_as_the_whole_page_does(content: bytes, message: str) -> None:
     with pytest.raises(TwilioPushMalformedResponseError) as caught:
-        api.parse_lazy_operation_page(LIST_OPS, httpx.Response(200, content=content))
+        parse_lazy_operation_page(LIST_OPS, httpx.Response(200, content=content))
 
     assert str(caught.value).startswith(f"Twilio Push API answered 200 to GET {LIST_OPS.path} with ")
     assert message in str(caught.value)
@@ -680,7 +717,7 @@ def test_a_lazy_page_refuses_a_malformed_page_as_the_whole_page_does(content: by
 def test_a_lazy_page_reads_json_that_only_the_standard_library_decodes(make_operation: Any) -> None:
     body = json.dumps({"operations": [make_operation()], "pagination": {"next": None}}).encode("utf-16")
 
-    page = api.parse_lazy_operation_page(LIST_OPS, httpx.Response(200, content=body))
+    page = parse_lazy_operation_page(LIST_OPS, httpx.Response(200, content=body))
 
     assert [op.id for op in page.validated(page.operations)] == [make_operation()["id"]]
 
@@ -709,7 +746,7 @@ def test_a_lazy_page_reads_json_that_only_the_standard_library_decodes(make_oper
 )
 def test_malformed_operations(content: bytes, message: str) -> None:
     with pytest.raises(TwilioPushMalformedResponseError) as caught:
-        api.parse_operation(GET_OP, httpx.Response(200, content=content))
+        parse_operation(GET_OP, httpx.Response(200, content=content))
 
     assert str(caught.value).startswith(f"Twilio Push API answered 200 to GET {GET_OP.path} ")
     assert message in str(caught.value)
@@ -720,7 +757,7 @@ def test_a_validation_message_lists_three_problems_and_counts_the_rest() -> None
     body = {"id": 1, "status": "?", "stats": {"total": -1, "sent": -1, "failed": -1}}
 
     with pytest.raises(TwilioPushMalformedResponseError) as caught:
-        api.parse_operation(GET_OP, httpx.Response(200, json=body))
+        parse_operation(GET_OP, httpx.Response(200, json=body))
 
     assert str(caught.value).endswith("; and 2 more.")
     assert str(caught.value).count(" (got ") == 3
@@ -730,7 +767,7 @@ def test_a_long_wrong_value_is_shortened_in_the_message() -> None:
     body = {"id": OP_ID, "status": "X" * 10_000}
 
     with pytest.raises(TwilioPushMalformedResponseError) as caught:
-        api.parse_operation(GET_OP, httpx.Response(200, json=body))
+        parse_operation(GET_OP, httpx.Response(200, json=body))
 
     assert "(got 'XXXX" in str(caught.value)
     assert "X" * 100 not in str(caught.value)
@@ -749,7 +786,7 @@ def _page(ids: list[str], next_token: str | None) -> OperationPage:
 
 
 def test_pager_walks_tokens_and_keeps_filters() -> None:
-    pager = api.Pager(status="completed", page_size=2)
+    pager = Pager(status="completed", page_size=2)
     first = pager.next_request()
 
     assert first is not None
@@ -763,16 +800,16 @@ def test_pager_walks_tokens_and_keeps_filters() -> None:
 
 
 def test_pager_max_items_cuts_a_page_and_stops() -> None:
-    pager = api.Pager(max_items=3)
+    pager = Pager(max_items=3)
 
     assert [op.id for op in pager.take(_page(["a", "b"], "t1"))] == ["a", "b"]
     assert [op.id for op in pager.take(_page(["c", "d"], "t2"))] == ["c"]
     assert pager.next_request() is None
-    assert api.Pager(max_items=0).next_request() is None
+    assert Pager(max_items=0).next_request() is None
 
 
 def test_pager_refuses_a_repeated_token() -> None:
-    pager = api.Pager()
+    pager = Pager()
     pager.take(_page(["a"], "same"))
 
     with pytest.raises(TwilioPushMalformedResponseError) as caught:
@@ -791,11 +828,11 @@ def _errors_page(codes: list[int], next_token: str | None) -> httpx.Response:
 
 
 def test_errors_pager_follows_tokens_until_max_items() -> None:
-    pager = api.ErrorsPager(OP_ID, 3)
+    pager = ErrorsPager(OP_ID, 3)
     first = pager.next_request()
 
     assert first is not None
-    assert (first.path, first.params) == (f"{api.OPERATIONS_PATH}/{OP_ID}/Errors", {"pageSize": "1000"})
+    assert (first.path, first.params) == (f"{OPERATIONS_PATH}/{OP_ID}/Errors", {"pageSize": "1000"})
     pager.add(first, _errors_page([1, 2], "t1"))
     second = pager.next_request()
     assert second is not None
@@ -809,8 +846,8 @@ def test_errors_pager_follows_tokens_until_max_items() -> None:
     "last_page", [_errors_page([1], None), _errors_page([], "t2")], ids=["no-token", "empty-page"]
 )
 def test_errors_pager_stops_at_the_last_page_or_an_empty_one(last_page: httpx.Response) -> None:
-    pager = api.ErrorsPager(OP_ID, 1000)
-    pager.add(api.operation_errors_request(OP_ID), _errors_page([7], "t1"))
+    pager = ErrorsPager(OP_ID, 1000)
+    pager.add(operation_errors_request(OP_ID), _errors_page([7], "t1"))
     request = pager.next_request()
     assert request is not None
     pager.add(request, last_page)
@@ -820,14 +857,14 @@ def test_errors_pager_stops_at_the_last_page_or_an_empty_one(last_page: httpx.Re
 
 
 def test_errors_pager_with_max_items_0_makes_no_request() -> None:
-    assert api.ErrorsPager(OP_ID, 0).next_request() is None
-    assert api.ErrorsPager(OP_ID, 0).errors == []
+    assert ErrorsPager(OP_ID, 0).next_request() is None
+    assert ErrorsPager(OP_ID, 0).errors == []
 
 
 @pytest.mark.parametrize("max_items", [-1, "5", 2.5, True, None])
 def test_errors_pager_refuses_an_invalid_max_items(max_items: Any) -> None:
     with pytest.raises(TwilioPushInvalidInputError) as caught:
-        api.ErrorsPager(OP_ID, max_items)
+        ErrorsPager(OP_ID, max_items)
 
     assert str(caught.value) == f"Invalid max_items {max_items!r}: expected an integer >= 0."
 
@@ -835,7 +872,7 @@ def test_errors_pager_refuses_an_invalid_max_items(max_items: Any) -> None:
 @pytest.mark.parametrize("max_items", [-1, "5", 2.5, True])
 def test_pager_refuses_an_invalid_max_items(max_items: Any) -> None:
     with pytest.raises(TwilioPushInvalidInputError, match=r"expected None \(no limit\) or an integer >= 0\."):
-        api.Pager(max_items=max_items)
+        Pager(max_items=max_items)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -908,7 +945,7 @@ bodies = st.one_of(
 )
 
 
-def _check_parse(parser: Any, request: api.ApiRequest, content: bytes) -> Any:
+def _check_parse(parser: Any, request: ApiRequest, content: bytes) -> Any:
     try:
         return parser(request, httpx.Response(200, content=content))
     except TwilioPushMalformedResponseError as exc:
@@ -927,26 +964,26 @@ def _check_xcom(operation: Operation) -> None:
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(content=bodies)
 def test_any_200_body_is_an_operation_or_a_malformed_response(content: bytes) -> None:
-    operation = _check_parse(api.parse_operation, GET_OP, content)
+    operation = _check_parse(parse_operation, GET_OP, content)
     if operation is not None:
         assert isinstance(operation, Operation)
         _check_xcom(operation)
 
-    page = _check_parse(api.parse_operation_page, LIST_OPS, content)
+    page = _check_parse(parse_operation_page, LIST_OPS, content)
     if page is not None:
         assert isinstance(page, OperationPage)
         assert page.next_page_token is None or isinstance(page.next_page_token, str)
         for operation in page.operations:
             _check_xcom(operation)
 
-    lazy = _check_parse(api.parse_lazy_operation_page, LIST_OPS, content)
+    lazy = _check_parse(parse_lazy_operation_page, LIST_OPS, content)
     if page is not None:  # the lazy page accepts what the whole page does, and yields the same
         assert lazy is not None
         assert list(lazy.validated(lazy.operations)) == page.operations
         assert lazy.next_page_token == page.next_page_token
     elif lazy is not None:  # a page refused only for its operations: the first bad one is named
         with pytest.raises(TwilioPushMalformedResponseError) as whole:
-            api.parse_operation_page(LIST_OPS, httpx.Response(200, content=content))
+            parse_operation_page(LIST_OPS, httpx.Response(200, content=content))
         with pytest.raises(TwilioPushMalformedResponseError) as caught:
             list(lazy.validated(lazy.operations))
         first_bad = re.search(r"not a valid OperationPage: (operations\.\d+)\b", str(whole.value))
