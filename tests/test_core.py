@@ -45,6 +45,7 @@ from airflow_provider_twilio_push.core.retries import (
     retry_after_seconds,
 )
 from airflow_provider_twilio_push.core.settings import (
+    DEFAULT_BASE_URL,
     ConnectionSettings,
     client_options,
     connection_settings,
@@ -537,12 +538,13 @@ def test_the_error_carries_retry_after(header: str | None, retry_after: float | 
     ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
 )
 def test_transport_errors(exc: httpx.TransportError, never_sent: bool) -> None:
-    error = transport_error(GET_OP, exc)
+    error = transport_error(GET_OP, exc, "http://127.0.0.1:8089")
 
     assert isinstance(error, TwilioPushConnectionError)
     detail = f" ({exc})" if str(exc) else ""
     assert (
-        str(error) == f"No answer from the Twilio Push API to GET {GET_OP.path}: {type(exc).__name__}{detail}"
+        str(error) == f"No answer from the Twilio Push API at http://127.0.0.1:8089 to GET {GET_OP.path}: "
+        f"{type(exc).__name__}{detail}"
     )
     assert error.never_sent is never_sent
     assert error.path == GET_OP.path
@@ -639,8 +641,8 @@ def _server(status: int) -> TwilioPushServerError:
         (_server(503), True, False),
         (_server(504), True, False),
         (_server(501), False, False),
-        (transport_error(GET_OP, httpx.ConnectError("refused")), True, True),
-        (transport_error(GET_OP, httpx.ReadTimeout("slow")), True, False),
+        (transport_error(GET_OP, httpx.ConnectError("refused"), DEFAULT_BASE_URL), True, True),
+        (transport_error(GET_OP, httpx.ReadTimeout("slow"), DEFAULT_BASE_URL), True, False),
         (TwilioPushBadRequestError("400", http_status=400), False, False),
         (TwilioPushAuthError("401", http_status=401), False, False),
         (TwilioPushAuthError("403", http_status=403), False, False),

@@ -82,9 +82,12 @@ def error_for_status(
     return error
 
 
-def transport_error(request: ApiRequest, exc: httpx.TransportError) -> TwilioPushConnectionError:
+def transport_error(
+    request: ApiRequest, exc: httpx.TransportError, base_url: str
+) -> TwilioPushConnectionError:
+    """No answer to ``request`` sent to ``base_url`` (which the connection checks holds no credentials)."""
     error = TwilioPushConnectionError(
-        f"No answer from the Twilio Push API to {request.describe()}: {type(exc).__name__}"
+        f"No answer from the Twilio Push API at {base_url} to {request.describe()}: {type(exc).__name__}"
         + (f" ({exc})" if str(exc) else ""),
         path=request.path,
     )
@@ -102,12 +105,12 @@ def decoding_error(request: ApiRequest, exc: httpx.DecodingError) -> TwilioPushM
 
 
 @contextmanager
-def typed_transport_errors(request: ApiRequest) -> Iterator[None]:
-    """Around sending ``request``: httpx's transport and decoding errors become ours."""
+def typed_transport_errors(request: ApiRequest, base_url: str) -> Iterator[None]:
+    """Around sending ``request`` to ``base_url``: httpx's transport and decoding errors become ours."""
     try:
         yield
     except httpx.TransportError as exc:
-        raise transport_error(request, exc) from None
+        raise transport_error(request, exc, base_url) from None
     except httpx.DecodingError as exc:
         raise decoding_error(request, exc) from None
 

@@ -287,7 +287,7 @@ class TwilioPushHook(BaseHook):
             with attempt:
                 if (wait := pacer_for(settings).book_slot()) > 0:
                     time.sleep(wait)
-                with typed_transport_errors(request):
+                with typed_transport_errors(request, settings.base_url):
                     response = client.request(
                         request.method, request.path, params=request.params, json=request.body
                     )
@@ -315,7 +315,7 @@ class TwilioPushHook(BaseHook):
         async for attempt in AsyncRetrying(**self._retry_options(request, settings, None)):
             with attempt:
                 await _await_slot(pacer_for(settings))
-                with typed_transport_errors(request):
+                with typed_transport_errors(request, settings.base_url):
                     response = await _fetch(client, prepared)
                 return self._checked(request, response, settings)
         raise AssertionError("unreachable: tenacity returns or raises")

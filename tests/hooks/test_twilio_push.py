@@ -781,7 +781,7 @@ async def test_transport_errors_become_connection_errors_after_retries(
 
     assert route.call_count == 5
     assert str(caught.value) == (
-        f"No answer from the Twilio Push API to GET {OP_PATH}: {type(transport_error).__name__} "
+        f"No answer from the Twilio Push API at {BASE_URL} to GET {OP_PATH}: {type(transport_error).__name__} "
         f"({transport_error}) (gave up after 5 attempts)"
     )
     assert caught.value.path == OP_PATH
@@ -1163,7 +1163,9 @@ def test_test_connection_reports_an_unreachable_host(
     ok, reason = hook.test_connection()
 
     assert ok is False
-    assert reason.startswith(f"No answer from the Twilio Push API to GET {OPS_PATH}: ConnectError")
+    assert reason.startswith(
+        f"No answer from the Twilio Push API at {BASE_URL} to GET {OPS_PATH}: ConnectError"
+    )
     assert "Name or service not known" in reason
 
 

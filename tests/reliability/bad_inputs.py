@@ -713,7 +713,7 @@ CASES: list[Case] = [
         "connection dropped on every attempt",
         "hook.get_operation(OP)",
         TwilioPushConnectionError,
-        f"No answer from the Twilio Push API to GET {OP_PATH}: RemoteProtocolError "
+        f"No answer from the Twilio Push API at https://comms.twilio.com to GET {OP_PATH}: RemoteProtocolError "
         "(Server disconnected without sending a response.) (gave up after 2 attempts)",
         2,
         answer=Answer(
@@ -725,7 +725,7 @@ CASES: list[Case] = [
         "connection refused on every attempt",
         "hook.get_operation(OP)",
         TwilioPushConnectionError,
-        f"No answer from the Twilio Push API to GET {OP_PATH}: ConnectError "
+        f"No answer from the Twilio Push API at https://comms.twilio.com to GET {OP_PATH}: ConnectError "
         "([Errno 111] Connection refused) (gave up after 2 attempts)",
         2,
         answer=Answer(raises="ConnectError", raises_message="[Errno 111] Connection refused"),
@@ -735,7 +735,7 @@ CASES: list[Case] = [
         "a send whose answer timed out (not retried)",
         f'{_SEND}([{{"token": "t"}}], {_HI})',
         TwilioPushSendUncertainError,
-        f"No answer from the Twilio Push API to POST {SEND_PATH}: ReadTimeout (timed out)"
+        f"No answer from the Twilio Push API at https://comms.twilio.com to POST {SEND_PATH}: ReadTimeout (timed out)"
         + _MAY_HAVE_BEEN_ACCEPTED,
         1,
         answer=Answer(raises="ReadTimeout", raises_message="timed out"),

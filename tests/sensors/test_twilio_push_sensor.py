@@ -228,7 +228,8 @@ def test_poke_waits_out_transient_errors_and_raises_permanent_ones(
     assert sensor.poke({}) is False
     warnings = [entry["event"] for entry in logs if entry["log_level"] == "warning"]
     assert warnings == [
-        f"Could not read operation {OPERATION_ID}, will try again: No answer from the Twilio Push API to "
+        f"Could not read operation {OPERATION_ID}, will try again: No answer from the Twilio Push API at "
+        "https://comms.twilio.com to "
         f"GET /v1/PushNotifications/Operations/{OPERATION_ID}: ConnectError (Connection refused) "
         "(gave up after 2 attempts)"
     ]

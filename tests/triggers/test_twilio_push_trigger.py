@@ -400,7 +400,7 @@ TRANSIENT_CASES: dict[str, tuple[list[Any], str]] = {
     ),
     "connection error": (
         [httpx.ConnectError("Connection refused")] * 2,
-        "No answer from the Twilio Push API to GET {path}: ConnectError (Connection refused) "
+        "No answer from the Twilio Push API at https://comms.twilio.com to GET {path}: ConnectError (Connection refused) "
         "(gave up after 2 attempts)",
     ),
 }
