@@ -82,8 +82,8 @@ def settings_for(**fields: Any) -> ConnectionSettings:
     return connection_settings("twilio_push_default", **conn)
 
 
-def raise_for_status(request: ApiRequest, response: httpx.Response, conn_id: str) -> None:
-    if (error := error_for_status(request, response, conn_id)) is not None:
+def raise_for_status(request: ApiRequest, response: httpx.Response, connection: str) -> None:
+    if (error := error_for_status(request, response, connection)) is not None:
         raise error
 
 
@@ -135,32 +135,31 @@ def test_base_url(fields: dict[str, Any], base_url: str) -> None:
         ),
         (
             {"host": "https://user:hostsecret@comms.example.com"},
-            "The connection 'twilio_push_default' has credentials inside its host URL: "
-            "put them in the login and password fields instead.",
+            "The connection 'twilio_push_default' has credentials inside its Base URL (host): put them in "
+            "Account SID or API Key SID (login) and Auth Token or API Key secret (password) instead.",
         ),
-        ({"host": "https://user@comms.example.com"}, "has credentials inside its host URL"),
-        ({"host": "ftp://user:hostsecret@comms.example.com"}, "has credentials inside its host URL"),
-        ({"host": "https://user:hostsecret@"}, "has credentials inside its host URL"),
+        ({"host": "https://user@comms.example.com"}, "has credentials inside its Base URL (host)"),
+        ({"host": "ftp://user:hostsecret@comms.example.com"}, "has credentials inside its Base URL (host)"),
+        ({"host": "https://user:hostsecret@"}, "has credentials inside its Base URL (host)"),
         (
             {"host": "ftp://comms.example.com"},
-            "The connection 'twilio_push_default' has host 'ftp://comms.example.com', which is not a "
+            "The connection 'twilio_push_default' has Base URL (host) 'ftp://comms.example.com', which is not a "
             "base URL: expected something like 'https://comms.twilio.com'.",
         ),
-        ({"host": "https://"}, "has host 'https://', which is not a base URL"),
+        ({"host": "https://"}, "has Base URL (host) 'https://', which is not a base URL"),
         ({"host": "https://comms.example.com:abc"}, "which is not a base URL"),
         ({"host": "https://comms.example.com:abc", "port": 8443}, "which is not a base URL"),
         ({"host": "https://comms.example.com:99999"}, "which is not a base URL"),
         ({"host": "https://[::1"}, "which is not a base URL"),
         (
             {"login": ""},
-            "The connection 'twilio_push_default' has no login: set it to your Account SID (AC...) or "
-            "API Key SID (SK...).",
+            "The connection 'twilio_push_default' has no Account SID or API Key SID (login): set it to your "
+            "Account SID (AC...) or API Key SID (SK...).",
         ),
-        ({"login": None}, "has no login"),
+        ({"login": None}, "has no Account SID or API Key SID (login)"),
         (
             {"password": None},
-            "The connection 'twilio_push_default' has no password: set it to your Auth Token or API Key "
-            "secret.",
+            "The connection 'twilio_push_default' has no Auth Token or API Key secret (password).",
         ),
     ],
 )
@@ -440,7 +439,7 @@ def test_equal_start_and_end_dates_are_allowed_but_not_reversed() -> None:
 )
 def test_each_status_has_its_error(status: int, error_class: type[TwilioPushAPIError]) -> None:
     with pytest.raises(error_class) as caught:
-        raise_for_status(GET_OP, httpx.Response(status), "my_conn")
+        raise_for_status(GET_OP, httpx.Response(status), "the connection")
 
     assert type(caught.value) is error_class
     assert str(caught.value).startswith(
@@ -452,7 +451,7 @@ def test_each_status_has_its_error(status: int, error_class: type[TwilioPushAPIE
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204])
 def test_success_statuses_pass(status: int) -> None:
-    assert raise_for_status(GET_OP, httpx.Response(status), "my_conn") is None
+    assert raise_for_status(GET_OP, httpx.Response(status), "the connection") is None
 
 
 @pytest.mark.parametrize(
@@ -476,20 +475,24 @@ def test_twilio_error_bodies_are_read(body: dict[str, Any]) -> None:
     assert error.more_info == "https://www.twilio.com/docs/errors/20404"
 
 
+ADVICE = "Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password)"
+
+
 @pytest.mark.parametrize(
     ("status", "advice"),
     [
-        (401, "Check the login (Account SID or API Key SID) and password of connection 'my_conn'."),
+        (401, f"{ADVICE} of the connection 'my_conn'."),
         (
             403,
-            "Check the login (Account SID or API Key SID) and password of connection 'my_conn' and "
-            "that it may use the Comms API.",
+            f"{ADVICE} of the connection 'my_conn' and that it may use the Comms API.",
         ),
     ],
 )
 def test_auth_errors_say_what_to_check(status: int, advice: str) -> None:
     with pytest.raises(TwilioPushAuthError) as caught:
-        raise_for_status(LIST_OPS, httpx.Response(status, json={"message": "Denied"}), "my_conn")
+        raise_for_status(
+            LIST_OPS, httpx.Response(status, json={"message": "Denied"}), "the connection 'my_conn'"
+        )
 
     assert str(caught.value).endswith(f"to GET {LIST_OPS.path}: Denied. {advice}")
 

@@ -38,9 +38,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def error_for_status(
-    request: ApiRequest, response: httpx.Response, conn_id: str
+    request: ApiRequest, response: httpx.Response, connection: str
 ) -> TwilioPushAPIError | None:
-    """The typed error of a non-2xx response (``retry_after`` set from its header); None for a 2xx."""
+    """The typed error of a non-2xx response (``retry_after`` set from its header); None for a 2xx.
+
+    :param connection: How messages name the connection (``ConnectionSettings.name``).
+    """
     if response.is_success:
         return None
     status = response.status_code
@@ -57,7 +60,8 @@ def error_for_status(
     if status in (401, 403):
         error_class = TwilioPushAuthError
         message += (
-            f". Check the login (Account SID or API Key SID) and password of connection {conn_id!r}"
+            ". Check the Account SID or API Key SID (login) and the Auth Token or API Key secret "
+            f"(password) of {connection}"
             + (" and that it may use the Comms API" if status == 403 else "")
             + "."
         )

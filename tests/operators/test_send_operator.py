@@ -466,7 +466,7 @@ def test_a_permanent_error_after_the_send_fails_without_retry_naming_the_operati
 
     assert str(caught.value) == went_out(
         f"Twilio Push API answered 403 Forbidden to GET {OP_PATH}: Forbidden (Twilio error 20403). "
-        "Check the login (Account SID or API Key SID) and password of connection 'twilio_push_default' "
+        "Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password) of the connection 'twilio_push_default' "
         "and that it may use the Comms API."
     )
     assert post.call_count == 1

@@ -728,7 +728,7 @@ def test_execute_complete_timeout_raises_a_sensor_timeout_with_the_trigger_messa
 def test_execute_complete_error_raises_the_trigger_message(context: dict[str, Any]) -> None:
     message = (
         f"Could not watch operation {OPERATION_ID}: Twilio Push API answered 401 Unauthorized to GET "
-        f"{OP_PATH}. Check the login (Account SID or API Key SID) and password of connection "
+        f"{OP_PATH}. Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password) of the connection "
         "'twilio_push_default'."
     )
     operator = stats_operator(max_failed=0, wait_for_completion=True, deferrable=True)

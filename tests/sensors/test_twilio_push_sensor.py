@@ -233,7 +233,7 @@ def test_poke_waits_out_transient_errors_and_raises_permanent_ones(
         f"GET /v1/PushNotifications/Operations/{OPERATION_ID}: ConnectError (Connection refused) "
         "(gave up after 2 attempts)"
     ]
-    with pytest.raises(TwilioPushError, match=r"401 Unauthorized .* of connection 'twilio_push_default'"):
+    with pytest.raises(TwilioPushError, match=r"401 Unauthorized .* of the connection 'twilio_push_default'"):
         sensor.poke({})
 
 
@@ -396,8 +396,8 @@ def test_backstop_deferral_timeout_is_a_sensor_timeout(soft_fail: bool) -> None:
 def test_error_event_raises_the_triggers_message() -> None:
     message = (
         f"Could not watch operation {OPERATION_ID}: Twilio Push API answered 401 Unauthorized to GET "
-        f"/v1/PushNotifications/Operations/{OPERATION_ID}. Check the login (Account SID or API Key SID) "
-        "and password of connection 'twilio_push_default'."
+        f"/v1/PushNotifications/Operations/{OPERATION_ID}. Check the Account SID or API Key SID (login) "
+        "and the Auth Token or API Key secret (password) of the connection 'twilio_push_default'."
     )
     error_event = {
         "status": "error",

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.timeout(60)
 OpResponse = Callable[..., httpx.Response]
 Logs = list[dict[str, Any]]
 
+AUTH_ADVICE = "Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password) of the connection"
+
 
 def make_trigger(**overrides: Any) -> TwilioPushOperationTrigger:
     kwargs: dict[str, Any] = {
@@ -278,16 +280,14 @@ async def test_deadline_cuts_a_request_or_a_retry_wait_short(
             "Authentication failed",
             20003,
             "Twilio Push API answered 401 Unauthorized to GET {path}: Authentication failed "
-            "(Twilio error 20003). Check the login (Account SID or API Key SID) and password of "
-            "connection 'twilio_push_default'.",
+            f"(Twilio error 20003). {AUTH_ADVICE} 'twilio_push_default'.",
         ),
         (
             403,
             "Forbidden",
             20403,
             "Twilio Push API answered 403 Forbidden to GET {path}: Forbidden (Twilio error 20403). "
-            "Check the login (Account SID or API Key SID) and password of connection "
-            "'twilio_push_default' and that it may use the Comms API.",
+            f"{AUTH_ADVICE} 'twilio_push_default' and that it may use the Comms API.",
         ),
         (
             404,
