@@ -20,6 +20,7 @@ from airflow_provider_twilio_push.core.paging import (
     ErrorsPager,
     Pager,
 )
+from airflow_provider_twilio_push.core.progress import describe_progress
 from airflow_provider_twilio_push.core.request import (
     OPERATIONS_PATH,
     ApiRequest,
@@ -994,3 +995,47 @@ def test_any_200_body_is_an_operation_or_a_malformed_response(content: bytes) ->
         first_bad = re.search(r"not a valid OperationPage: (operations\.\d+)\b", str(whole.value))
         assert first_bad is not None
         assert f"not a valid OperationPage: {first_bad.group(1)}" in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress lines
+
+
+@pytest.mark.parametrize(
+    ("status", "stats", "line"),
+    [
+        (
+            "PROCESSING",
+            {"total": 1000, "sent": 812, "failed": 3, "unaddressable": 2, "queued": 183},
+            "PROCESSING, 81% done: 812 sent, 3 failed, 2 unaddressable, 183 queued of 1,000",
+        ),
+        (
+            "SCHEDULED",
+            {"total": 50, "scheduled": 50},
+            "SCHEDULED, 0% done: 0 sent, 0 failed, 0 queued, 50 scheduled of 50",
+        ),
+        (
+            "CANCELED",
+            {"total": 100, "sent": 30, "canceled": 70},
+            "CANCELED, 100% done: 30 sent, 0 failed, 70 canceled, 0 queued of 100",
+        ),
+        # Floored: 100% only once nothing is left to send.
+        (
+            "PROCESSING",
+            {"total": 1000, "sent": 999, "queued": 1},
+            "PROCESSING, 99% done: 999 sent, 0 failed, 1 queued of 1,000",
+        ),
+        ("COMPLETED", {"total": 0}, "COMPLETED, 100% done: 0 sent, 0 failed, 0 queued of 0"),
+        ("PROCESSING", {"total": 0}, "PROCESSING, 0% done: 0 sent, 0 failed, 0 queued of 0"),
+    ],
+)
+def test_progress_lines_lead_with_the_status_and_their_counts_add_up(
+    status: str, stats: dict[str, int], line: str
+) -> None:
+    operation = Operation.model_validate(
+        {"id": "comms_operation_01h9krwprkeee8fzqspvwy6nq8", "status": status, "stats": stats}
+    )
+
+    assert describe_progress(operation) == f"{line} (operation {operation.id})"
+    counts = line.partition(": ")[2].rpartition(" of ")[0].split(", ")
+    assert sum(int(count.split()[0].replace(",", "")) for count in counts) == operation.stats.total

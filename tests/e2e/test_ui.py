@@ -168,9 +168,11 @@ def test_operation_example_from_its_trigger_form(page: Page, airflow_harness: Ai
     operation_id = harness.xcom(EXAMPLE_DAG_ID, run_id, "send_push")
 
     # The progress lines, the trigger's included, as the UI shows them.
-    completed = f"Operation {operation_id} is COMPLETED: 38 sent, 1 failed, 0 queued of 40"
+    completed = (
+        f"COMPLETED, 100% done: 38 sent, 1 failed, 1 unaddressable, 0 queued of 40 (operation {operation_id})"
+    )
     log = task_log_page(page, harness, EXAMPLE_DAG_ID, run_id, SENSOR_TASK_ID, until=completed)
-    assert f"Operation {operation_id} is PROCESSING: " in log
+    assert re.search(rf"PROCESSING, \d+% done: .* of 40 \(operation {operation_id}\)", log)
 
 
 def test_daily_report_from_its_trigger_form(

@@ -257,7 +257,8 @@ def test_execute_complete_returns_the_final_operation_and_sends_nothing(
 
 
 CANCELED_MESSAGE = (
-    f"Operation {OPERATION_ID} is CANCELED: 1 sent, 0 failed, 0 queued of 3: it was canceled. "
+    f"CANCELED, 100% done: 1 sent, 0 failed, 2 canceled, 0 queued of 3 (operation {OPERATION_ID}): it was "
+    "canceled. "
     "Set fail_on_canceled=False to accept canceled operations."
 )
 
@@ -403,8 +404,8 @@ def test_worker_wait_times_out(twilio_push_emulator: EmulatorHandle, context: di
 
     operation_id = context["ti"].xcom("operation_id")
     assert str(caught.value) == (
-        f"Timed out after 0 s waiting for operation {operation_id}; last seen Operation {operation_id} is "
-        "PROCESSING: 0 sent, 0 failed, 1 queued of 1."
+        f"Timed out after 0 s waiting for operation {operation_id}; last seen PROCESSING, 0% done: 0 sent, "
+        f"0 failed, 1 queued of 1 (operation {operation_id})."
     )
     assert control.request_count(SEND_ROUTE) == 1
 

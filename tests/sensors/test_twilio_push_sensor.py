@@ -64,11 +64,10 @@ class RescheduleTI:
         return None
 
 
-def canceled_message(sent: int = 2, failed: int = 0, queued: int = 0, total: int = 3) -> str:
-    return (
-        f"Operation {OPERATION_ID} is CANCELED: {sent} sent, {failed} failed, {queued} queued of {total}: "
-        "it was canceled. Set fail_on_canceled=False to accept canceled operations."
-    )
+CANCELED_MESSAGE = (
+    f"CANCELED, 100% done: 2 sent, 0 failed, 1 canceled, 0 queued of 3 (operation {OPERATION_ID}): "
+    "it was canceled. Set fail_on_canceled=False to accept canceled operations."
+)
 
 
 # -- deferral --------------------------------------------------------------------------------------
@@ -153,7 +152,7 @@ def test_an_already_canceled_operation_never_defers(
     if outcome == "success":
         assert sensor.execute({}) == wire_operation("CANCELED", queued=0, canceled=1)
     elif outcome == "fail":
-        with pytest.raises(AirflowFailException, match=f"^{re.escape(canceled_message())}$"):
+        with pytest.raises(AirflowFailException, match=f"^{re.escape(CANCELED_MESSAGE)}$"):
             sensor.execute({})
     else:
         # As in poke mode and when the trigger reports it: soft_fail skips.
@@ -273,7 +272,7 @@ def test_poke_mode_canceled_operation(
 
     failure = raised.value if expected is AirflowFailException else raised.value.__cause__
     assert isinstance(failure, AirflowFailException)
-    assert str(failure) == canceled_message()
+    assert str(failure) == CANCELED_MESSAGE
 
 
 def test_reschedule_mode_reschedules_then_returns_the_operation(
@@ -340,7 +339,7 @@ def test_canceled_event_fails_when_fail_on_canceled(wire_operation: WireOperatio
     with pytest.raises(AirflowFailException) as raised:
         make_sensor(fail_on_canceled=True).execute_complete({}, event("canceled", canceled))
 
-    assert str(raised.value) == canceled_message()
+    assert str(raised.value) == CANCELED_MESSAGE
 
 
 def test_canceled_event_succeeds_without_fail_on_canceled(wire_operation: WireOperation) -> None:
