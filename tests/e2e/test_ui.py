@@ -84,6 +84,7 @@ def press_test(page: Page, harness: AirflowHarness, conn_id: str) -> str:
     connection_row(page, conn_id).get_by_role("button", name="Test Connection").click()
     toast = page.get_by_role("status").filter(has_text="Test Connection")
     expect(toast).to_be_visible()
+    page.wait_for_timeout(500)  # for the screenshot: the toast slides in
     text = toast.inner_text()
     screenshot(page, f"connection-test-{conn_id}")
     return text
