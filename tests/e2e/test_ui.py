@@ -105,6 +105,7 @@ def test_connection_form_and_its_test_button(
     expect(dialog.get_by_label("Port")).to_have_attribute(
         "placeholder", "443 for Twilio, 8089 for the emulator: the UI's Test needs it"
     )
+    screenshot(page, "connection-form-empty")
     dialog.get_by_role("button", name="Close").click()
 
     add_connection(page, "twilio_push_ui", emulator, emulator.auth_token, harness)
