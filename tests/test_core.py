@@ -20,6 +20,7 @@ from airflow_provider_twilio_push.core.paging import (
     ErrorsPager,
     Pager,
 )
+from airflow_provider_twilio_push.core.progress import describe_progress
 from airflow_provider_twilio_push.core.request import (
     OPERATIONS_PATH,
     ApiRequest,
@@ -46,6 +47,7 @@ from airflow_provider_twilio_push.core.retries import (
     retry_after_seconds,
 )
 from airflow_provider_twilio_push.core.settings import (
+    DEFAULT_BASE_URL,
     ConnectionSettings,
     client_options,
     connection_settings,
@@ -82,8 +84,8 @@ def settings_for(**fields: Any) -> ConnectionSettings:
     return connection_settings("twilio_push_default", **conn)
 
 
-def raise_for_status(request: ApiRequest, response: httpx.Response, conn_id: str) -> None:
-    if (error := error_for_status(request, response, conn_id)) is not None:
+def raise_for_status(request: ApiRequest, response: httpx.Response, connection: str) -> None:
+    if (error := error_for_status(request, response, connection)) is not None:
         raise error
 
 
@@ -135,32 +137,31 @@ def test_base_url(fields: dict[str, Any], base_url: str) -> None:
         ),
         (
             {"host": "https://user:hostsecret@comms.example.com"},
-            "The connection 'twilio_push_default' has credentials inside its host URL: "
-            "put them in the login and password fields instead.",
+            "The connection 'twilio_push_default' has credentials inside its Base URL (host): put them in "
+            "Account SID or API Key SID (login) and Auth Token or API Key secret (password) instead.",
         ),
-        ({"host": "https://user@comms.example.com"}, "has credentials inside its host URL"),
-        ({"host": "ftp://user:hostsecret@comms.example.com"}, "has credentials inside its host URL"),
-        ({"host": "https://user:hostsecret@"}, "has credentials inside its host URL"),
+        ({"host": "https://user@comms.example.com"}, "has credentials inside its Base URL (host)"),
+        ({"host": "ftp://user:hostsecret@comms.example.com"}, "has credentials inside its Base URL (host)"),
+        ({"host": "https://user:hostsecret@"}, "has credentials inside its Base URL (host)"),
         (
             {"host": "ftp://comms.example.com"},
-            "The connection 'twilio_push_default' has host 'ftp://comms.example.com', which is not a "
+            "The connection 'twilio_push_default' has Base URL (host) 'ftp://comms.example.com', which is not a "
             "base URL: expected something like 'https://comms.twilio.com'.",
         ),
-        ({"host": "https://"}, "has host 'https://', which is not a base URL"),
+        ({"host": "https://"}, "has Base URL (host) 'https://', which is not a base URL"),
         ({"host": "https://comms.example.com:abc"}, "which is not a base URL"),
         ({"host": "https://comms.example.com:abc", "port": 8443}, "which is not a base URL"),
         ({"host": "https://comms.example.com:99999"}, "which is not a base URL"),
         ({"host": "https://[::1"}, "which is not a base URL"),
         (
             {"login": ""},
-            "The connection 'twilio_push_default' has no login: set it to your Account SID (AC...) or "
-            "API Key SID (SK...).",
+            "The connection 'twilio_push_default' has no Account SID or API Key SID (login): set it to your "
+            "Account SID (AC...) or API Key SID (SK...).",
         ),
-        ({"login": None}, "has no login"),
+        ({"login": None}, "has no Account SID or API Key SID (login)"),
         (
             {"password": None},
-            "The connection 'twilio_push_default' has no password: set it to your Auth Token or API Key "
-            "secret.",
+            "The connection 'twilio_push_default' has no Auth Token or API Key secret (password).",
         ),
     ],
 )
@@ -440,7 +441,7 @@ def test_equal_start_and_end_dates_are_allowed_but_not_reversed() -> None:
 )
 def test_each_status_has_its_error(status: int, error_class: type[TwilioPushAPIError]) -> None:
     with pytest.raises(error_class) as caught:
-        raise_for_status(GET_OP, httpx.Response(status), "my_conn")
+        raise_for_status(GET_OP, httpx.Response(status), "the connection")
 
     assert type(caught.value) is error_class
     assert str(caught.value).startswith(
@@ -452,7 +453,7 @@ def test_each_status_has_its_error(status: int, error_class: type[TwilioPushAPIE
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204])
 def test_success_statuses_pass(status: int) -> None:
-    assert raise_for_status(GET_OP, httpx.Response(status), "my_conn") is None
+    assert raise_for_status(GET_OP, httpx.Response(status), "the connection") is None
 
 
 @pytest.mark.parametrize(
@@ -528,20 +529,24 @@ def test_a_long_list_of_errors_is_cut_in_the_message_and_kept_whole() -> None:
     assert len(caught.value.errors) == 25
 
 
+ADVICE = "Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password)"
+
+
 @pytest.mark.parametrize(
     ("status", "advice"),
     [
-        (401, "Check the login (Account SID or API Key SID) and password of connection 'my_conn'."),
+        (401, f"{ADVICE} of the connection 'my_conn'."),
         (
             403,
-            "Check the login (Account SID or API Key SID) and password of connection 'my_conn' and "
-            "that it may use the Comms API.",
+            f"{ADVICE} of the connection 'my_conn' and that it may use the Comms API.",
         ),
     ],
 )
 def test_auth_errors_say_what_to_check(status: int, advice: str) -> None:
     with pytest.raises(TwilioPushAuthError) as caught:
-        raise_for_status(LIST_OPS, httpx.Response(status, json={"message": "Denied"}), "my_conn")
+        raise_for_status(
+            LIST_OPS, httpx.Response(status, json={"message": "Denied"}), "the connection 'my_conn'"
+        )
 
     assert str(caught.value).endswith(f"to GET {LIST_OPS.path}: Denied. {advice}")
 
@@ -590,12 +595,13 @@ def test_the_error_carries_retry_after(header: str | None, retry_after: float | 
     ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
 )
 def test_transport_errors(exc: httpx.TransportError, never_sent: bool) -> None:
-    error = transport_error(GET_OP, exc)
+    error = transport_error(GET_OP, exc, "http://127.0.0.1:8089")
 
     assert isinstance(error, TwilioPushConnectionError)
     detail = f" ({exc})" if str(exc) else ""
     assert (
-        str(error) == f"No answer from the Twilio Push API to GET {GET_OP.path}: {type(exc).__name__}{detail}"
+        str(error) == f"No answer from the Twilio Push API at http://127.0.0.1:8089 to GET {GET_OP.path}: "
+        f"{type(exc).__name__}{detail}"
     )
     assert error.never_sent is never_sent
     assert error.path == GET_OP.path
@@ -692,8 +698,8 @@ def _server(status: int) -> TwilioPushServerError:
         (_server(503), True, False),
         (_server(504), True, False),
         (_server(501), False, False),
-        (transport_error(GET_OP, httpx.ConnectError("refused")), True, True),
-        (transport_error(GET_OP, httpx.ReadTimeout("slow")), True, False),
+        (transport_error(GET_OP, httpx.ConnectError("refused"), DEFAULT_BASE_URL), True, True),
+        (transport_error(GET_OP, httpx.ReadTimeout("slow"), DEFAULT_BASE_URL), True, False),
         (TwilioPushBadRequestError("400", http_status=400), False, False),
         (TwilioPushAuthError("401", http_status=401), False, False),
         (TwilioPushAuthError("403", http_status=403), False, False),
@@ -1039,3 +1045,47 @@ def test_any_200_body_is_an_operation_or_a_malformed_response(content: bytes) ->
         first_bad = re.search(r"not a valid OperationPage: (operations\.\d+)\b", str(whole.value))
         assert first_bad is not None
         assert f"not a valid OperationPage: {first_bad.group(1)}" in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress lines
+
+
+@pytest.mark.parametrize(
+    ("status", "stats", "line"),
+    [
+        (
+            "PROCESSING",
+            {"total": 1000, "sent": 812, "failed": 3, "unaddressable": 2, "queued": 183},
+            "PROCESSING, 81% done: 812 sent, 3 failed, 2 unaddressable, 183 queued of 1,000",
+        ),
+        (
+            "SCHEDULED",
+            {"total": 50, "scheduled": 50},
+            "SCHEDULED, 0% done: 0 sent, 0 failed, 0 queued, 50 scheduled of 50",
+        ),
+        (
+            "CANCELED",
+            {"total": 100, "sent": 30, "canceled": 70},
+            "CANCELED, 100% done: 30 sent, 0 failed, 70 canceled, 0 queued of 100",
+        ),
+        # Floored: 100% only once nothing is left to send.
+        (
+            "PROCESSING",
+            {"total": 1000, "sent": 999, "queued": 1},
+            "PROCESSING, 99% done: 999 sent, 0 failed, 1 queued of 1,000",
+        ),
+        ("COMPLETED", {"total": 0}, "COMPLETED, 100% done: 0 sent, 0 failed, 0 queued of 0"),
+        ("PROCESSING", {"total": 0}, "PROCESSING, 0% done: 0 sent, 0 failed, 0 queued of 0"),
+    ],
+)
+def test_progress_lines_lead_with_the_status_and_their_counts_add_up(
+    status: str, stats: dict[str, int], line: str
+) -> None:
+    operation = Operation.model_validate(
+        {"id": "comms_operation_01h9krwprkeee8fzqspvwy6nq8", "status": status, "stats": stats}
+    )
+
+    assert describe_progress(operation) == f"{line} (operation {operation.id})"
+    counts = line.partition(": ")[2].rpartition(" of ")[0].split(", ")
+    assert sum(int(count.split()[0].replace(",", "")) for count in counts) == operation.stats.total

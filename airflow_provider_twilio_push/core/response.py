@@ -41,9 +41,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def error_for_status(
-    request: ApiRequest, response: httpx.Response, conn_id: str
+    request: ApiRequest, response: httpx.Response, connection: str
 ) -> TwilioPushAPIError | None:
-    """The typed error of a non-2xx response (``retry_after`` set from its header); None for a 2xx."""
+    """The typed error of a non-2xx response (``retry_after`` set from its header); None for a 2xx.
+
+    :param connection: How messages name the connection (``ConnectionSettings.name``).
+    """
     if response.is_success:
         return None
     status = response.status_code
@@ -58,7 +61,8 @@ def error_for_status(
     if status in (401, 403):
         error_class = TwilioPushAuthError
         message += (
-            f". Check the login (Account SID or API Key SID) and password of connection {conn_id!r}"
+            ". Check the Account SID or API Key SID (login) and the Auth Token or API Key secret "
+            f"(password) of {connection}"
             + (" and that it may use the Comms API" if status == 403 else "")
             + "."
         )
@@ -107,9 +111,12 @@ def twilio_errors(body: dict[str, Any]) -> tuple[TwilioErrorDetail, ...]:
     return tuple(details)
 
 
-def transport_error(request: ApiRequest, exc: httpx.TransportError) -> TwilioPushConnectionError:
+def transport_error(
+    request: ApiRequest, exc: httpx.TransportError, base_url: str
+) -> TwilioPushConnectionError:
+    """No answer to ``request`` sent to ``base_url`` (which the connection checks holds no credentials)."""
     error = TwilioPushConnectionError(
-        f"No answer from the Twilio Push API to {request.describe()}: {type(exc).__name__}"
+        f"No answer from the Twilio Push API at {base_url} to {request.describe()}: {type(exc).__name__}"
         + (f" ({exc})" if str(exc) else ""),
         path=request.path,
     )
@@ -127,12 +134,12 @@ def decoding_error(request: ApiRequest, exc: httpx.DecodingError) -> TwilioPushM
 
 
 @contextmanager
-def typed_transport_errors(request: ApiRequest) -> Iterator[None]:
-    """Around sending ``request``: httpx's transport and decoding errors become ours."""
+def typed_transport_errors(request: ApiRequest, base_url: str) -> Iterator[None]:
+    """Around sending ``request`` to ``base_url``: httpx's transport and decoding errors become ours."""
     try:
         yield
     except httpx.TransportError as exc:
-        raise transport_error(request, exc) from None
+        raise transport_error(request, exc, base_url) from None
     except httpx.DecodingError as exc:
         raise decoding_error(request, exc) from None
 

@@ -168,6 +168,7 @@ class TwilioPushHook(BaseHook):
         self.retry_backoff_max = retry_backoff_max
         self.shared_async_client = shared_async_client
         self._settings: ConnectionSettings | None = None
+        self._connection_name: str | None = None  # for messages; None: "the connection '<id>'"
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
         # Requests without query or body (a trigger's poll), built once for the async client.
@@ -191,6 +192,7 @@ class TwilioPushHook(BaseHook):
             login=conn.login,
             password=conn.password,
             extra=extra,
+            name=self._connection_name,
         )
 
     def _missing_connection(self) -> TwilioPushInvalidInputError:
@@ -280,7 +282,7 @@ class TwilioPushHook(BaseHook):
         request: ApiRequest, response: httpx.Response, settings: ConnectionSettings
     ) -> httpx.Response:
         """``response`` if it is a 2xx, else its typed error; a 429 pauses every request to the account."""
-        error = error_for_status(request, response, settings.conn_id)
+        error = error_for_status(request, response, settings.name)
         if error is None:
             return response
         if isinstance(error, TwilioPushRateLimitedError) and error.retry_after:
@@ -298,7 +300,7 @@ class TwilioPushHook(BaseHook):
             with attempt:
                 if (wait := pacer_for(settings).book_slot()) > 0:
                     time.sleep(wait)
-                with typed_transport_errors(request):
+                with typed_transport_errors(request, settings.base_url):
                     response = client.request(
                         request.method, request.path, params=request.params, json=request.body
                     )
@@ -326,7 +328,7 @@ class TwilioPushHook(BaseHook):
         async for attempt in AsyncRetrying(**self._retry_options(request, settings, None)):
             with attempt:
                 await _await_slot(pacer_for(settings))
-                with typed_transport_errors(request):
+                with typed_transport_errors(request, settings.base_url):
                     response = await _fetch(client, prepared)
                 return self._checked(request, response, settings)
         raise AssertionError("unreachable: tenacity returns or raises")
@@ -647,12 +649,19 @@ class TwilioPushHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Make one cheap authenticated call (a one-item page of operations), without retries:
-        the UI's Test button must answer at once."""
+        the UI's Test button must answer at once.
+
+        The UI tests an unsaved copy of its form under a random connection id: the messages speak of
+        "this connection", and name its fields by their labels in the form.
+        """
+        self.close()
+        self._settings, self._connection_name = None, "this connection"
         request = list_operations_request(page_size=1)
         try:
             parse_operation_page(request, self._request(request, max_retries=0))
+            return True, f"Connected to the Twilio Push API at {self.get_settings().base_url}."
         except Exception as exc:  # the UI shows the reason; it must never see a traceback
             return False, str(exc) or type(exc).__name__
         finally:
             self.close()
-        return True, f"Connected to the Twilio Push API at {self.get_settings().base_url}."
+            self._settings, self._connection_name = None, None

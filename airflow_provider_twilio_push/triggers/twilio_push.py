@@ -142,10 +142,10 @@ class TwilioPushOperationTrigger(BaseTrigger):
                     progress = now
                     self.log.info("%s", progress)
                 if operation.status is OperationStatus.COMPLETED:
-                    yield self._event(EVENT_COMPLETED, operation, f"{progress}: done.")
+                    yield self._event(EVENT_COMPLETED, operation, progress)
                     return
                 if operation.status is OperationStatus.CANCELED:
-                    yield self._event(EVENT_CANCELED, operation, f"{progress}: canceled.")
+                    yield self._event(EVENT_CANCELED, operation, progress)
                     return
         finally:
             await hook.aclose()

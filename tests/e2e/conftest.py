@@ -65,7 +65,8 @@ def twilio_push_emulator_server(canary_token: str) -> Iterator[EmulatorProcess]:
 
 @pytest.fixture(scope="session")
 def airflow_extra_env(twilio_push_emulator_server: EmulatorProcess) -> dict[str, str]:
-    return twilio_push_emulator_server.conn_env
+    # The UI's Test button is disabled unless [core] test_connection is Enabled (tests/e2e/test_ui.py).
+    return {**twilio_push_emulator_server.conn_env, "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
 
 
 @pytest.fixture(scope="session")

@@ -179,7 +179,9 @@ async def test_a_dropped_answer_from_the_emulator_is_not_retried(
     with pytest.raises(TwilioPushSendUncertainError) as caught:
         await send(hook, mode, TO, CONTENT)
 
-    assert str(caught.value).startswith(f"No answer from the Twilio Push API to POST {SEND_PATH}: ")
+    assert str(caught.value).startswith(
+        f"No answer from the Twilio Push API at {twilio_push_emulator.base_url} to POST {SEND_PATH}: "
+    )
     assert str(caught.value).endswith(UNCERTAIN_ADVICE)
     assert control.request_count(SEND_ROUTE) == 1
 
@@ -428,7 +430,7 @@ async def test_a_lost_answer_is_not_retried_and_is_uncertain(
     assert route.call_count == 1
     assert (
         str(caught.value)
-        == f"No answer from the Twilio Push API to POST {SEND_PATH}: {name}{UNCERTAIN_ADVICE}"
+        == f"No answer from the Twilio Push API at {BASE_URL} to POST {SEND_PATH}: {name}{UNCERTAIN_ADVICE}"
     )
     assert isinstance(caught.value.__cause__, TwilioPushConnectionError)
 
@@ -459,7 +461,7 @@ async def test_connect_errors_without_end_give_up_with_a_connection_error(
     assert route.call_count == 5
     assert not isinstance(caught.value, TwilioPushSendUncertainError)  # it never reached Twilio
     assert str(caught.value) == (
-        f"No answer from the Twilio Push API to POST {SEND_PATH}: ConnectError (connection refused) "
+        f"No answer from the Twilio Push API at {BASE_URL} to POST {SEND_PATH}: ConnectError (connection refused) "
         "(gave up after 5 attempts)"
     )
 

@@ -269,7 +269,8 @@ def test_execute_complete_returns_the_final_operation_and_sends_nothing(
 
 
 CANCELED_MESSAGE = (
-    f"Operation {OPERATION_ID} is CANCELED: 1 sent, 0 failed, 0 queued of 3: it was canceled. "
+    f"CANCELED, 100% done: 1 sent, 0 failed, 2 canceled, 0 queued of 3 (operation {OPERATION_ID}): it was "
+    "canceled. "
     "Set fail_on_canceled=False to accept canceled operations."
 )
 
@@ -415,8 +416,8 @@ def test_worker_wait_times_out(twilio_push_emulator: EmulatorHandle, context: di
 
     operation_id = context["ti"].xcom("operation_id")
     assert str(caught.value) == (
-        f"Timed out after 0 s waiting for operation {operation_id}; last seen Operation {operation_id} is "
-        "PROCESSING: 0 sent, 0 failed, 1 queued of 1."
+        f"Timed out after 0 s waiting for operation {operation_id}; last seen PROCESSING, 0% done: 0 sent, "
+        f"0 failed, 1 queued of 1 (operation {operation_id})."
     )
     assert control.request_count(SEND_ROUTE) == 1
 
@@ -478,7 +479,7 @@ def test_a_permanent_error_after_the_send_fails_without_retry_naming_the_operati
 
     assert str(caught.value) == went_out(
         f"Twilio Push API answered 403 Forbidden to GET {OP_PATH}: Forbidden (Twilio error 20403). "
-        "Check the login (Account SID or API Key SID) and password of connection 'twilio_push_default' "
+        "Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password) of the connection 'twilio_push_default' "
         "and that it may use the Comms API."
     )
     assert post.call_count == 1

@@ -617,8 +617,12 @@ NOT_FINAL = (
 @pytest.mark.parametrize(
     ("status", "stats", "progress"),
     [
-        ("PROCESSING", {"queued": 400, "failed": 5}, "595 sent, 5 failed, 400 queued of 1,000"),
-        ("SCHEDULED", {"scheduled": 1000, "sent": 0}, "0 sent, 0 failed, 0 queued of 1,000"),
+        ("PROCESSING", {"queued": 400, "failed": 5}, "PROCESSING, 60% done: 595 sent, 5 failed, 400 queued"),
+        (
+            "SCHEDULED",
+            {"scheduled": 1000, "sent": 0},
+            "SCHEDULED, 0% done: 0 sent, 0 failed, 0 queued, 1,000 scheduled",
+        ),
     ],
 )
 def test_not_terminal_with_require_terminal_fails_and_says_how_to_wait(
@@ -634,7 +638,7 @@ def test_not_terminal_with_require_terminal_fails_and_says_how_to_wait(
 
     message = fail_message(lambda: stats_operator(max_failed=0).execute(context))
 
-    assert message == f"Operation {OPERATION_ID} is {status}: {progress}{NOT_FINAL}"
+    assert message == f"{progress} of 1,000 (operation {OPERATION_ID}){NOT_FINAL}"
     assert ti.xcom()["status"] == status  # the partial stats are still pushed, before failing
     assert not errors_route.called
 
@@ -790,8 +794,8 @@ def test_execute_complete_timeout_raises_a_sensor_timeout_with_the_trigger_messa
     context: dict[str, Any], ti: RecordingTI
 ) -> None:
     message = (
-        f"Timed out waiting for operation {OPERATION_ID} to complete; last seen Operation "
-        f"{OPERATION_ID} is PROCESSING: 3 sent, 0 failed, 7 queued of 10."
+        f"Timed out waiting for operation {OPERATION_ID} to complete; last seen PROCESSING, 30% done: "
+        f"3 sent, 0 failed, 7 queued of 10 (operation {OPERATION_ID})."
     )
     operator = stats_operator(max_failed=0, wait_for_completion=True, deferrable=True)
 
@@ -807,7 +811,7 @@ def test_execute_complete_timeout_raises_a_sensor_timeout_with_the_trigger_messa
 def test_execute_complete_error_raises_the_trigger_message(context: dict[str, Any]) -> None:
     message = (
         f"Could not watch operation {OPERATION_ID}: Twilio Push API answered 401 Unauthorized to GET "
-        f"{OP_PATH}. Check the login (Account SID or API Key SID) and password of connection "
+        f"{OP_PATH}. Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password) of the connection "
         "'twilio_push_default'."
     )
     operator = stats_operator(max_failed=0, wait_for_completion=True, deferrable=True)
@@ -922,8 +926,8 @@ def test_worker_wait_times_out_with_the_last_progress(
         operator.execute(context)
 
     assert str(caught.value) == (
-        f"Timed out after 0 s waiting for operation {op['id']}; last seen Operation {op['id']} is "
-        "PROCESSING: 0 sent, 0 failed, 10 queued of 10."
+        f"Timed out after 0 s waiting for operation {op['id']}; last seen PROCESSING, 0% done: 0 sent, "
+        f"0 failed, 10 queued of 10 (operation {op['id']})."
     )
     assert ti.pushed == []
 

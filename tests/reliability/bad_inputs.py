@@ -263,7 +263,7 @@ CASES: list[Case] = [
         "connection without login",
         "hook.get_operation(OP)",
         TwilioPushInvalidInputError,
-        f"{_CONN} has no login: set it to your Account SID (AC...) or API Key SID (SK...).",
+        f"{_CONN} has no Account SID or API Key SID (login): set it to your Account SID (AC...) or API Key SID (SK...).",
         0,
         connection={"login": None},
     ),
@@ -272,7 +272,7 @@ CASES: list[Case] = [
         "connection without password",
         "hook.get_operation(OP)",
         TwilioPushInvalidInputError,
-        f"{_CONN} has no password: set it to your Auth Token or API Key secret.",
+        f"{_CONN} has no Auth Token or API Key secret (password).",
         0,
         connection={"password": ""},
     ),
@@ -292,7 +292,8 @@ CASES: list[Case] = [
         "credentials inside the host URL",
         "hook.get_operation(OP)",
         TwilioPushInvalidInputError,
-        f"{_CONN} has credentials inside its host URL: put them in the login and password fields instead.",
+        f"{_CONN} has credentials inside its Base URL (host): put them in Account SID or API Key SID "
+        "(login) and Auth Token or API Key secret (password) instead.",
         0,
         connection={"host": "https://AC123:hunter2-secret@comms.twilio.com"},
     ),
@@ -301,7 +302,7 @@ CASES: list[Case] = [
         "host that is not a base URL",
         "hook.get_operation(OP)",
         TwilioPushInvalidInputError,
-        f"{_CONN} has host 'ftp://comms.example.com', which is not a base URL: "
+        f"{_CONN} has Base URL (host) 'ftp://comms.example.com', which is not a base URL: "
         "expected something like 'https://comms.twilio.com'.",
         0,
         connection={"host": "ftp://comms.example.com"},
@@ -530,7 +531,7 @@ CASES: list[Case] = [
             "401 Unauthorized",
             OP_PATH,
             ": Authentication failed: wrong Account SID or Auth Token (Twilio error 20003). "
-            "Check the login (Account SID or API Key SID) and password of connection 'twilio_push_default'.",
+            "Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password) of the connection 'twilio_push_default'.",
         ),
         1,
         connection={"password": "wrong-password"},
@@ -691,8 +692,9 @@ CASES: list[Case] = [
         _http_error(
             "403 Forbidden",
             OP_PATH,
-            ": Comms API not enabled for this account (Twilio error 20403). Check the login (Account SID or "
-            "API Key SID) and password of connection 'twilio_push_default' and that it may use the Comms API.",
+            ": Comms API not enabled for this account (Twilio error 20403). Check the Account SID or API Key "
+            "SID (login) and the Auth Token or API Key secret (password) of the connection "
+            "'twilio_push_default' and that it may use the Comms API.",
         ),
         1,
         answer=Answer(403, json={"code": 20403, "message": "Comms API not enabled for this account"}),
@@ -808,7 +810,7 @@ CASES: list[Case] = [
         "connection dropped on every attempt",
         "hook.get_operation(OP)",
         TwilioPushConnectionError,
-        f"No answer from the Twilio Push API to GET {OP_PATH}: RemoteProtocolError "
+        f"No answer from the Twilio Push API at https://comms.twilio.com to GET {OP_PATH}: RemoteProtocolError "
         "(Server disconnected without sending a response.) (gave up after 2 attempts)",
         2,
         answer=Answer(
@@ -820,7 +822,7 @@ CASES: list[Case] = [
         "connection refused on every attempt",
         "hook.get_operation(OP)",
         TwilioPushConnectionError,
-        f"No answer from the Twilio Push API to GET {OP_PATH}: ConnectError "
+        f"No answer from the Twilio Push API at https://comms.twilio.com to GET {OP_PATH}: ConnectError "
         "([Errno 111] Connection refused) (gave up after 2 attempts)",
         2,
         answer=Answer(raises="ConnectError", raises_message="[Errno 111] Connection refused"),
@@ -830,7 +832,7 @@ CASES: list[Case] = [
         "a send whose answer timed out (not retried)",
         f"{_SEND}([{_TO}], {_HI})",
         TwilioPushSendUncertainError,
-        f"No answer from the Twilio Push API to POST {SEND_PATH}: ReadTimeout (timed out)"
+        f"No answer from the Twilio Push API at https://comms.twilio.com to POST {SEND_PATH}: ReadTimeout (timed out)"
         + _MAY_HAVE_BEEN_ACCEPTED,
         1,
         answer=Answer(raises="ReadTimeout", raises_message="timed out"),
