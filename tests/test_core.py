@@ -26,6 +26,7 @@ from airflow_provider_twilio_push.core.request import (
     ApiRequest,
     get_operation_request,
     list_operations_request,
+    list_push_notifications_request,
     operation_errors_request,
     to_utc,
     validate_operation_id,
@@ -476,6 +477,58 @@ def test_twilio_error_bodies_are_read(body: dict[str, Any]) -> None:
     assert error.more_info == "https://www.twilio.com/docs/errors/20404"
 
 
+def test_twilio_errors_are_read_entry_by_entry_with_their_field() -> None:
+    """The contract's error body: every entry is named, with its code, message and field."""
+    entries = [
+        {
+            "code": 20001,
+            "message": "to[0].provider must be one of FCM, APN",
+            "infoUrl": "https://i/20001",
+            "context": "$.to[0].provider",
+        },
+        "not an entry",
+        {
+            "code": 20001,
+            "message": "content.body is required",
+            "infoUrl": "https://i/20001",
+            "context": "$.content.body",
+        },
+        {"code": 20500, "message": "Internal server error.", "infoUrl": "https://i/20500", "context": "null"},
+        {"infoUrl": "https://i/nothing"},
+    ]
+    with pytest.raises(TwilioPushBadRequestError) as caught:
+        raise_for_status(GET_OP, httpx.Response(400, json={"errors": entries}), "my_conn")
+
+    assert str(caught.value) == (
+        f"Twilio Push API answered 400 Bad Request to GET {GET_OP.path}: to[0].provider must be one of FCM, "
+        "APN (Twilio error 20001, field $.to[0].provider); content.body is required (Twilio error 20001, "
+        "field $.content.body); Internal server error. (Twilio error 20500)"
+    )
+    assert [(e.code, e.context) for e in caught.value.errors] == [
+        (20001, "$.to[0].provider"),
+        (20001, "$.content.body"),
+        (20500, None),
+    ]
+    assert (caught.value.code, caught.value.more_info) == (20001, "https://i/20001")
+
+
+def test_a_long_list_of_errors_is_cut_in_the_message_and_kept_whole() -> None:
+    entries = [
+        {"code": 20001, "message": f"to[{i}].token is invalid", "context": f"$.to[{i}].token"}
+        for i in range(25)
+    ]
+    with pytest.raises(TwilioPushBadRequestError) as caught:
+        raise_for_status(GET_OP, httpx.Response(400, json={"errors": entries}), "my_conn")
+
+    message = str(caught.value)
+    assert (
+        "to[19].token is invalid (Twilio error 20001, field $.to[19].token); and 5 more (see the error's .errors)"
+        in message
+    )
+    assert "to[20]" not in message
+    assert len(caught.value.errors) == 25
+
+
 ADVICE = "Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password)"
 
 
@@ -784,45 +837,42 @@ def test_a_long_wrong_value_is_shortened_in_the_message() -> None:
 # Paging
 
 
-def _page(ids: list[str], next_token: str | None) -> OperationPage:
-    return OperationPage(
-        operations=[Operation(id=i, status=OperationStatus.COMPLETED) for i in ids],
-        next_page_token=next_token,
-    )
+def _ops(*ids: str) -> list[Operation]:
+    return [Operation(id=i, status=OperationStatus.COMPLETED) for i in ids]
 
 
 def test_pager_walks_tokens_and_keeps_filters() -> None:
-    pager = Pager(status="completed", page_size=2)
+    pager: Pager[Operation] = Pager(list_operations_request(status="completed", page_size=2))
     first = pager.next_request()
 
     assert first is not None
     assert first.params == {"pageSize": "2", "status": "COMPLETED"}
-    assert [op.id for op in pager.take(_page(["a", "b"], "t1"))] == ["a", "b"]
+    assert [op.id for op in pager.take(_ops("a", "b"), "t1")] == ["a", "b"]
     second = pager.next_request()
     assert second is not None
     assert second.params == {"pageSize": "2", "status": "COMPLETED", "pageToken": "t1"}
-    assert [op.id for op in pager.take(_page(["c"], None))] == ["c"]
+    assert [op.id for op in pager.take(_ops("c"), None)] == ["c"]
     assert pager.next_request() is None
 
 
 def test_pager_max_items_cuts_a_page_and_stops() -> None:
-    pager = Pager(max_items=3)
+    pager: Pager[Operation] = Pager(list_operations_request(), max_items=3)
 
-    assert [op.id for op in pager.take(_page(["a", "b"], "t1"))] == ["a", "b"]
-    assert [op.id for op in pager.take(_page(["c", "d"], "t2"))] == ["c"]
+    assert [op.id for op in pager.take(_ops("a", "b"), "t1")] == ["a", "b"]
+    assert [op.id for op in pager.take(_ops("c", "d"), "t2")] == ["c"]
     assert pager.next_request() is None
-    assert Pager(max_items=0).next_request() is None
+    assert Pager(list_operations_request(), max_items=0).next_request() is None
 
 
 def test_pager_refuses_a_repeated_token() -> None:
-    pager = Pager()
-    pager.take(_page(["a"], "same"))
+    pager: Pager[Operation] = Pager(list_push_notifications_request(status="FAILED"))
+    pager.take(_ops("a"), "same")
 
     with pytest.raises(TwilioPushMalformedResponseError) as caught:
-        pager.take(_page(["b"], "same"))
+        pager.take(_ops("b"), "same")
 
     assert str(caught.value) == (
-        "Twilio Push API answered GET /v1/PushNotifications/Operations with pagination.next equal to the "
+        "Twilio Push API answered GET /v1/PushNotifications with pagination.next equal to the "
         "token of the page just read: paging would never end."
     )
 
@@ -878,7 +928,7 @@ def test_errors_pager_refuses_an_invalid_max_items(max_items: Any) -> None:
 @pytest.mark.parametrize("max_items", [-1, "5", 2.5, True])
 def test_pager_refuses_an_invalid_max_items(max_items: Any) -> None:
     with pytest.raises(TwilioPushInvalidInputError, match=r"expected None \(no limit\) or an integer >= 0\."):
-        Pager(max_items=max_items)
+        Pager(list_operations_request(), max_items=max_items)
 
 
 # ---------------------------------------------------------------------------------------------

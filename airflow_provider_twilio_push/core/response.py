@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 from airflow_provider_twilio_push.core.request import OPERATION_ID_RE, ApiRequest
 from airflow_provider_twilio_push.core.retries import retry_after_seconds
 from airflow_provider_twilio_push.exceptions import (
+    TwilioErrorDetail,
     TwilioPushAPIError,
     TwilioPushAuthError,
     TwilioPushBadRequestError,
@@ -26,9 +27,11 @@ from airflow_provider_twilio_push.exceptions import (
     TwilioPushSendUncertainError,
     TwilioPushServerError,
 )
-from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage
+from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage, PushNotificationPage
 
 _BODY_PREVIEW = 80
+#: How many entries of an error body the message shows; ``error.errors`` has them all.
+MAX_ERRORS_SHOWN = 20
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -47,15 +50,13 @@ def error_for_status(
     if response.is_success:
         return None
     status = response.status_code
-    body = _json_object_or_empty(response.content)
-    code = body.get("code")
-    twilio_message = body.get("message")
-    more_info = body.get("moreInfo", body.get("more_info"))
+    errors = twilio_errors(_json_object_or_empty(response.content))
     message = f"Twilio Push API answered {status} {response.reason_phrase} to {request.describe()}"
-    if twilio_message:
-        message += f": {twilio_message}"
-    if code is not None:
-        message += f" (Twilio error {code})"
+    if errors:
+        shown = "; ".join(error.describe() for error in errors[:MAX_ERRORS_SHOWN])
+        more = len(errors) - MAX_ERRORS_SHOWN
+        message += f": {shown}" + (f"; and {more} more (see the error's .errors)" if more > 0 else "")
+    first = errors[0] if errors else TwilioErrorDetail()
     error_class: type[TwilioPushAPIError]
     if status in (401, 403):
         error_class = TwilioPushAuthError
@@ -78,12 +79,36 @@ def error_for_status(
         message,
         http_status=status,
         path=request.path,
-        code=code if isinstance(code, int) else None,
-        twilio_message=twilio_message if isinstance(twilio_message, str) else None,
-        more_info=more_info if isinstance(more_info, str) else None,
+        code=first.code if isinstance(first.code, int) else None,
+        twilio_message=first.message,
+        more_info=first.info_url,
+        errors=errors,
     )
     error.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
     return error
+
+
+def twilio_errors(body: dict[str, Any]) -> tuple[TwilioErrorDetail, ...]:
+    """Every entry of an error body: Twilio's contract says ``{"errors": [{"code", "message",
+    "infoUrl", "context"}]}``; a flat ``{"code", "message", "moreInfo"}`` (Twilio's older APIs) is
+    read too, and whatever is missing or of another type is left out."""
+    entries = body.get("errors")
+    items = [item for item in entries if isinstance(item, dict)] if isinstance(entries, list) else [body]
+    details = []
+    for item in items:
+        code, message = item.get("code"), item.get("message")
+        info_url = item.get("infoUrl", item.get("moreInfo", item.get("more_info")))
+        context = item.get("context")
+        detail = TwilioErrorDetail(
+            code=code if isinstance(code, int | str) and not isinstance(code, bool) and code != "" else None,
+            message=message if isinstance(message, str) and message else None,
+            info_url=info_url if isinstance(info_url, str) else None,
+            # The contract's own examples say "null" for no field.
+            context=context if isinstance(context, str) and context not in ("", "null") else None,
+        )
+        if detail.code is not None or detail.message is not None:
+            details.append(detail)
+    return tuple(details)
 
 
 def transport_error(
@@ -212,6 +237,10 @@ def parse_operation(request: ApiRequest, response: httpx.Response) -> Operation:
 
 def parse_operation_page(request: ApiRequest, response: httpx.Response) -> OperationPage:
     return parse_model(request, response, OperationPage)
+
+
+def parse_push_notification_page(request: ApiRequest, response: httpx.Response) -> PushNotificationPage:
+    return parse_model(request, response, PushNotificationPage)
 
 
 class _UncheckedOperationPage(OperationPage):

@@ -88,21 +88,24 @@ def test_to_and_content_render_from_an_upstream_xcom_and_params(
     route = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
     audience = [{"token": "device-a", "provider": "FCM"}, {"token": "device-b", "provider": "APN"}]
     ti.upstream["audience"] = audience
+    when = pendulum.now("UTC").add(days=2).strftime("%Y-%m-%dT%H:%M:%SZ")
+    params = {"product": "shoes", "when": when, "sound": "ding"}
     with DAG(
         "send_templated",
         schedule=None,
         start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
         render_template_as_native_obj=True,
-        params={"product": "shoes", "when": "2030-01-01T09:30:00Z"},
+        params=params,
     ):
         operator = send_operator(
             to="{{ ti.xcom_pull(task_ids='audience') }}",
             content={"title": "New {{ params.product }}", "body": "{{ params.product | upper }} in stock"},
-            from_="{{ params.product }}-shop",
+            from_="{{ params.product }}_shop",
+            sound="{{ params.sound }}",
             schedule="{{ params.when }}",
             tags={"product": "{{ params.product }}"},
         )
-    context = {"ti": ti, "params": {"product": "shoes", "when": "2030-01-01T09:30:00Z"}}
+    context = {"ti": ti, "params": params}
 
     operator.render_template_fields(context)
     operation_id = operator.execute(context)
@@ -110,9 +113,10 @@ def test_to_and_content_render_from_an_upstream_xcom_and_params(
     assert operation_id == OPERATION_ID
     assert sent_body(route) == {
         "to": audience,
-        "content": {"title": "New shoes", "body": "SHOES in stock"},
-        "from": "shoes-shop",
-        "schedule": {"sendAt": "2030-01-01T09:30:00Z"},
+        "content": {"body": "SHOES in stock", "title": "New shoes"},
+        "from": {"appName": "shoes_shop"},
+        "sound": "ding",
+        "schedule": {"sendAt": [when]},
         "tags": {"product": "shoes"},
     }
 
@@ -144,7 +148,8 @@ def test_a_list_template_without_native_rendering_is_refused_before_sending(
         operator.execute(context)
 
     assert str(caught.value) == (
-        "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}], got str."
+        "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}] or "
+        "[{'userId': 'comms_pushnotificationuser_...'}], got str."
     )
     assert route.call_count == 0
 
@@ -181,7 +186,14 @@ def test_an_invalid_poll_interval_is_refused_at_construction(poll_interval: Any)
 
 
 def test_template_fields() -> None:
-    assert set(TwilioPushSendOperator.template_fields) == {"to", "content", "from_", "schedule", "tags"}
+    assert set(TwilioPushSendOperator.template_fields) == {
+        "to",
+        "content",
+        "from_",
+        "sound",
+        "schedule",
+        "tags",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
