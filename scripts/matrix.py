@@ -21,7 +21,6 @@ import argparse
 import re
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
@@ -89,27 +88,26 @@ def lock() -> None:
         if not minor.index_as_of:
             continue
         pins = [f"apache-airflow=={minor.airflow}", *(floors() if minor.floors else [])]
-        with tempfile.NamedTemporaryFile("w", suffix=".txt") as constraints:
-            constraints.write("\n".join(pins) + "\n")
-            constraints.flush()
-            subprocess.run(
-                [
-                    *UV,
-                    "pip",
-                    "compile",
-                    "--quiet",
-                    "--python-version=3.11",
-                    "--extra=dev",
-                    "pyproject.toml",
-                    f"--constraint={constraints.name}",
-                    f"--exclude-newer={minor.index_as_of}",
-                    f"--exclude-newer-package=apache-airflow-providers-common-compat={COMMON_COMPAT_AS_OF}",
-                    "--custom-compile-command=make lock",
-                    f"--output-file={minor.lock}",
-                ],
-                cwd=ROOT,
-                check=True,
-            )
+        subprocess.run(
+            [
+                *UV,
+                "pip",
+                "compile",
+                "--quiet",
+                "--python-version=3.11",
+                "--extra=dev",
+                "pyproject.toml",
+                "-",  # the pins
+                f"--exclude-newer={minor.index_as_of}",
+                f"--exclude-newer-package=apache-airflow-providers-common-compat={COMMON_COMPAT_AS_OF}",
+                "--custom-compile-command=make lock",
+                f"--output-file={minor.lock}",
+            ],
+            input="\n".join(pins) + "\n",
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
         print(f"{minor.lock}: Airflow {minor.airflow}, the index as of {minor.index_as_of[:10]}")
 
 
