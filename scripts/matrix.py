@@ -18,7 +18,9 @@ also holds this package's own dependencies at exactly their floors in pyproject.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -70,6 +72,24 @@ CELLS = [
     Cell("3.3", "3.12"),
     Cell("3.2", "3.11"),
 ]
+
+
+def interpreter(version: str) -> str:
+    """``python<version>`` from PATH, else from pyenv (whose shim runs only the selected versions)."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [
+        shutil.which(f"python{version}"),
+        *map(str, sorted(pyenv.glob(f"versions/{version}.*/bin/python{version}"))),
+    ]
+    for candidate in candidates:
+        if (
+            candidate
+            and subprocess.run([candidate, "-c", ""], capture_output=True, check=False).returncode == 0
+        ):
+            return candidate
+    raise FileNotFoundError(
+        f"No Python {version}: neither python{version} on PATH nor pyenv's {pyenv}/versions/{version}.*"
+    )
 
 
 def floors() -> list[str]:
@@ -141,10 +161,25 @@ def run_cell(cell: Cell) -> Result:
     try:
         lock_file = ROOT / MINORS[cell.minor].lock
         if not (
-            step("uv venv", [*UV, "venv", "--quiet", "--allow-existing", "--python", cell.python, str(venv)], "install.log")
+            step(
+                "uv venv",
+                [*UV, "venv", "--quiet", "--allow-existing", "--python", interpreter(cell.python), str(venv)],
+                "install.log",
+            )
             and step(
                 "install",
-                [*UV, "pip", "install", "--quiet", "--python", str(venv / "bin/python"), "-c", str(lock_file), "-e", ".[test]"],
+                [
+                    *UV,
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--python",
+                    str(venv / "bin/python"),
+                    "-c",
+                    str(lock_file),
+                    "-e",
+                    ".[test]",
+                ],
                 "install.log",
             )
         ):
@@ -154,15 +189,17 @@ def run_cell(cell: Cell) -> Result:
                 str(venv / "bin/python"),
                 "-c",
                 "import sys; from importlib.metadata import version as v; "
-                "print(f'Python {sys.version.split()[0]}, Airflow {v(\"apache-airflow\")}, "
-                "common-compat {v(\"apache-airflow-providers-common-compat\")}')",
+                'print(f\'Python {sys.version.split()[0]}, Airflow {v("apache-airflow")}, '
+                'common-compat {v("apache-airflow-providers-common-compat")}\')',
             ],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
         marker = [] if cell.e2e else ["-m", "not e2e"]
-        tests_ok = step("pytest", [str(venv / "bin/pytest"), "-q", "-p", "no:cacheprovider", *marker], "pytest.log")
+        tests_ok = step(
+            "pytest", [str(venv / "bin/pytest"), "-q", "-p", "no:cacheprovider", *marker], "pytest.log"
+        )
         lines = (folder / "pytest.log").read_text().strip().splitlines()
         result.tests = re.sub(r"^=+ | =+$", "", lines[-1]) if lines else "no output"
         demo_ok = step("demo", [str(venv / "bin/python"), "scripts/run_demo.py"], "demo.log")
@@ -174,7 +211,10 @@ def run_cell(cell: Cell) -> Result:
         return result
     finally:
         result.seconds = time.monotonic() - started
-        print(f"[{cell.name}] {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s: {result.tests}", flush=True)
+        print(
+            f"[{cell.name}] {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s: {result.tests}",
+            flush=True,
+        )
 
 
 def run(names: list[str], jobs: int) -> int:
@@ -184,13 +224,18 @@ def run(names: list[str], jobs: int) -> int:
         print(f"Unknown cells {sorted(unknown)}; the cells are {[cell.name for cell in CELLS]}")
         return 2
     started = time.monotonic()
-    print(f"Matrix: {len(cells)} cells, {jobs} at a time; logs in {CELLS_DIR.relative_to(ROOT)}/<cell>/", flush=True)
+    print(
+        f"Matrix: {len(cells)} cells, {jobs} at a time; logs in {CELLS_DIR.relative_to(ROOT)}/<cell>/",
+        flush=True,
+    )
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(run_cell, cells))
     print(f"\nMatrix summary ({time.monotonic() - started:.0f} s in all):")
     for r in results:
         e2e = " +e2e" if r.cell.e2e else ""
-        print(f"  {'ok    ' if r.ok else 'FAILED'} {r.cell.name}{e2e} ({r.seconds:.0f} s): {r.versions}; {r.tests}; demo: {r.demo}")
+        print(
+            f"  {'ok    ' if r.ok else 'FAILED'} {r.cell.name}{e2e} ({r.seconds:.0f} s): {r.versions}; {r.tests}; demo: {r.demo}"
+        )
         if r.failure:
             print(f"         {r.failure}")
     failed = [r.cell.name for r in results if not r.ok]
@@ -202,7 +247,9 @@ def run(names: list[str], jobs: int) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("lock", help="re-pin the lock of every older minor")
     run_parser = commands.add_parser("run", help="test every cell (or the named ones)")

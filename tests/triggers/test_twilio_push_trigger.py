@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from airflow.sdk.module_loading import import_string
+from airflow.providers.common.compat.module_loading import import_string
 
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
