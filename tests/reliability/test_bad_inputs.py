@@ -9,6 +9,7 @@ while counting it, so a request that should never have been made is seen whereve
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Any
@@ -132,11 +133,9 @@ async def test_a_connection_variable_airflow_cannot_read_is_named(
         CONN_ENV_VAR, '{"conn_type": "twilio_push", "login": "AC1", "password": "hunter2-secret",'
     )
     hook = TwilioPushHook()
+    read = hook.aget_operation(OP) if mode == "async" else asyncio.to_thread(hook.get_operation, OP)
     with pytest.raises(TwilioPushInvalidInputError) as caught:
-        if mode == "sync":
-            hook.get_operation(OP)
-        else:
-            await hook.aget_operation(OP)
+        await read
     assert str(caught.value) == (
         "Airflow could not read the connection 'twilio_push_default' from AIRFLOW_CONN_TWILIO_PUSH_DEFAULT: "
         'expected a URI or a JSON object such as {"conn_type": "twilio_push", "login": "AC...", '
