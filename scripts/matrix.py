@@ -131,6 +131,13 @@ def lock() -> None:
         print(f"{minor.lock}: Airflow {minor.airflow}, the index as of {minor.index_as_of[:10]}")
 
 
+VERSIONS = (
+    "import sys; from importlib.metadata import version as v; "
+    'print(f\'Python {sys.version.split()[0]}, Airflow {v("apache-airflow")}, '
+    'common-compat {v("apache-airflow-providers-common-compat")}\')'
+)
+
+
 @dataclass
 class Result:
     cell: Cell
@@ -146,63 +153,60 @@ def run_cell(cell: Cell) -> Result:
     result = Result(cell)
     folder = CELLS_DIR / cell.name
     folder.mkdir(parents=True, exist_ok=True)
-    venv = folder / "venv"
+    python = folder / "venv/bin/python"
     started = time.monotonic()
 
     def step(label: str, command: list[str], log: str) -> bool:
-        with (folder / log).open("w") as out:
+        with (folder / log).open("a") as out:
             code = subprocess.run(
                 command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-            ).returncode
-        if code != 0:
-            result.failure = f"{label} exited {code}: see {(folder / log).relative_to(ROOT)}"
-        return code == 0
+            )
+        if code.returncode != 0:
+            result.failure = f"{label} exited {code.returncode}: see {(folder / log).relative_to(ROOT)}"
+        return code.returncode == 0
 
     try:
+        for log in ("install.log", "pytest.log", "demo.log"):
+            (folder / log).unlink(missing_ok=True)
+        try:
+            interpreter_path = interpreter(cell.python)
+        except FileNotFoundError as exc:
+            result.failure = str(exc)
+            return result
         lock_file = ROOT / MINORS[cell.minor].lock
-        if not (
-            step(
-                "uv venv",
-                [*UV, "venv", "--quiet", "--allow-existing", "--python", interpreter(cell.python), str(venv)],
-                "install.log",
-            )
-            and step(
-                "install",
-                [
-                    *UV,
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--python",
-                    str(venv / "bin/python"),
-                    "-c",
-                    str(lock_file),
-                    "-e",
-                    ".[test]",
-                ],
-                "install.log",
-            )
-        ):
+        venv = [
+            *UV,
+            "venv",
+            "--quiet",
+            "--allow-existing",
+            "--python",
+            interpreter_path,
+            str(folder / "venv"),
+        ]
+        install = [
+            *UV,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            "-c",
+            str(lock_file),
+            "-e",
+            ".[test]",
+        ]
+        if not (step("uv venv", venv, "install.log") and step("install", install, "install.log")):
             return result
         result.versions = subprocess.run(
-            [
-                str(venv / "bin/python"),
-                "-c",
-                "import sys; from importlib.metadata import version as v; "
-                'print(f\'Python {sys.version.split()[0]}, Airflow {v("apache-airflow")}, '
-                'common-compat {v("apache-airflow-providers-common-compat")}\')',
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
+            [str(python), "-c", VERSIONS], capture_output=True, text=True, check=True
         ).stdout.strip()
         marker = [] if cell.e2e else ["-m", "not e2e"]
         tests_ok = step(
-            "pytest", [str(venv / "bin/pytest"), "-q", "-p", "no:cacheprovider", *marker], "pytest.log"
+            "pytest", [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *marker], "pytest.log"
         )
         lines = (folder / "pytest.log").read_text().strip().splitlines()
         result.tests = re.sub(r"^=+ | =+$", "", lines[-1]) if lines else "no output"
-        demo_ok = step("demo", [str(venv / "bin/python"), "scripts/run_demo.py"], "demo.log")
+        demo_ok = step("demo", [str(python), "scripts/run_demo.py"], "demo.log")
         summary = re.search(r"DAG run state: \w+", (folder / "demo.log").read_text())
         result.demo = summary.group(0) if summary else "failed"
         if tests_ok and not demo_ok:
@@ -241,9 +245,8 @@ def run(names: list[str], jobs: int) -> int:
     failed = [r.cell.name for r in results if not r.ok]
     if failed:
         print(f"FAILED cells: {', '.join(failed)}")
-        return 1
-    print(f"All {len(results)} cells passed.")
-    return 0
+    print(f"cells: {len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
 
 
 def main() -> int:
