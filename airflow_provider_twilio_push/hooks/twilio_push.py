@@ -188,7 +188,7 @@ class TwilioPushHook(BaseHook):
             return self._unreadable_variable(variable)
         return TwilioPushInvalidInputError(
             f"The connection {self.twilio_push_conn_id!r} is not defined: create it (type twilio_push) "
-            f"in the UI or set AIRFLOW_CONN_{self.twilio_push_conn_id.upper()}."
+            f"in the UI or set {variable}."
         )
 
     def _unreadable_variable(self, variable: str) -> TwilioPushInvalidInputError:
