@@ -257,7 +257,7 @@ def main() -> int:
     commands.add_parser("lock", help="re-pin the lock of every older minor")
     run_parser = commands.add_parser("run", help="test every cell (or the named ones)")
     run_parser.add_argument("cells", nargs="*", metavar="CELL", help=", ".join(cell.name for cell in CELLS))
-    run_parser.add_argument("--jobs", type=int, default=2, help="cells run at once (default 2)")
+    run_parser.add_argument("--jobs", type=int, default=3, help="cells run at once (default 3)")
     args = parser.parse_args()
     if args.command == "lock":
         lock()
