@@ -1,16 +1,16 @@
 """The compatibility matrix: the latest patch of every Airflow minor from 3.0, on Python 3.11-3.13.
 
     python3 scripts/matrix.py lock                 # `make lock`: re-pin constraints-airflow-3.*.txt
-    python3 scripts/matrix.py run [--jobs 2] [CELL ...]    # `make matrix`: test every cell
+    python3 scripts/matrix.py run [--jobs 3] [CELL ...]    # `make matrix`: test every cell
 
-Each cell is a venv in ``.matrix/<cell>/`` (uv; its Python must be on PATH) with this package and its
+Each cell is a venv in ``.matrix/<cell>/`` (uv; its Python from PATH or pyenv) with this package and its
 test extras installed against its minor's lock, where it runs the whole test suite and
 ``scripts/run_demo.py`` (the example DAG with ``airflow dags test``); logs stay in the same folder.
 Airflow 3.3 on Python 3.11 is not a cell: ``make test`` runs it. The summary names every cell that
 failed, and the exit status is 1 when any did.
 
-A minor's lock is what installing it with Airflow's constraints gives: the package index as of the day
-after its latest patch was released (``--exclude-newer``), except ``apache-airflow-providers-common-compat``,
+A minor's lock stands for Airflow's constraints of its latest patch: the package index at the end of
+the day that patch was released (``--exclude-newer``), except ``apache-airflow-providers-common-compat``,
 whose first release with every name this provider imports (1.21) came later. The oldest minor's lock
 also holds this package's own dependencies at exactly their floors in pyproject.toml.
 """
