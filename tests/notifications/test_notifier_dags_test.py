@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.version import Version
 
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 
+AIRFLOW_VERSION = Version(version("apache-airflow"))
 DAG_ID = "twilio_push_notifier_failure"
 DAGS_FOLDER = Path(__file__).parent / "dags"
 
@@ -33,8 +36,11 @@ def test_the_failure_callback_of_a_failed_run_sends_one_push_naming_the_dag(
     control = twilio_push_emulator.control
     assert control.request_count("POST /v1/PushNotifications") == 1, output[-6000:]
     [operation] = TwilioPushHook().list_operations().operations
+    # Airflow 3.1 runs the callback of `airflow dags test` without the exception in its context
+    # (a real deployment has it); 3.0 and 3.2+ have it under `airflow dags test` too.
+    exception = "" if AIRFLOW_VERSION.release[:2] == (3, 1) else ": the warehouse is down"
     assert control.operation(operation.id)["send"] == {
-        "content": {"title": f"{DAG_ID} failed", "body": f"load on {run_id}: the warehouse is down"},
+        "content": {"title": f"{DAG_ID} failed", "body": f"load on {run_id}{exception}"},
         "tags": {"task": "load"},
     }
     assert f"Twilio accepted the push notification: operation {operation.id}." in output
