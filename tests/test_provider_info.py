@@ -15,6 +15,7 @@ from typing import Any
 import airflow
 import jsonschema
 import pytest
+from packaging.version import Version
 
 from airflow_provider_twilio_push import __version__
 from airflow_provider_twilio_push.core.settings import connection_settings
@@ -136,7 +137,13 @@ def test_the_providers_page_links_to_the_readme() -> None:
         "Source": f"{PYPI_PAGE}#files",
         "Changelog": f"{PYPI_PAGE}#history",
     }
-    assert ProvidersManager().providers[DISTRIBUTION].data["documentation-url"] == PYPI_PAGE
+    provider = ProvidersManager().providers[DISTRIBUTION].data
+    if Version(importlib.metadata.version("apache-airflow")) < Version("3.1"):
+        # Airflow 3.0 links every provider to airflow.apache.org/docs/<package>/<version>/.
+        assert "documentation-url" not in provider
+    else:
+        # Airflow 3.1 keeps the space after the comma of "Documentation, <url>"; a link ignores it.
+        assert provider["documentation-url"].strip() == PYPI_PAGE
     # The PyPI page shows the README: it is the long description.
     assert metadata["Description-Content-Type"] == "text/markdown"
     assert metadata["Description"].startswith("# airflow-provider-twilio-push\n")
