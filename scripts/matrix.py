@@ -64,6 +64,13 @@ class Cell:
         return f"airflow-{self.minor}-py{self.python}"
 
 
+#: The browser test of Airflow's UI runs in `make test` (Airflow 3.3) only, not in an e2e cell: it
+#: drives the connection form as Airflow 3.3 draws it from the hook's fields, and Airflow 3.0's UI
+#: draws this provider's form with only the standard fields, under "Connection type missing?". The
+#: e2e cell (the issue's end-to-end run on the oldest minor) runs every other e2e test.
+BROWSER_TEST = "tests/e2e/test_ui.py"
+
+
 #: Longest first, so that two jobs finish together.
 CELLS = [
     Cell("3.0", "3.11", e2e=True),
@@ -200,9 +207,9 @@ def run_cell(cell: Cell) -> Result:
         result.versions = subprocess.run(
             [str(python), "-c", VERSIONS], capture_output=True, text=True, check=True
         ).stdout.strip()
-        marker = [] if cell.e2e else ["-m", "not e2e"]
+        selection = ["--ignore", BROWSER_TEST] if cell.e2e else ["-m", "not e2e"]
         tests_ok = step(
-            "pytest", [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *marker], "pytest.log"
+            "pytest", [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection], "pytest.log"
         )
         lines = (folder / "pytest.log").read_text().strip().splitlines()
         result.tests = re.sub(r"^=+ | =+$", "", lines[-1]) if lines else "no output"
