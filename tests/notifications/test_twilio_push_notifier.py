@@ -12,15 +12,13 @@ a failed ``notify`` with the traceback instead of raising it.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import pytest
 from airflow.sdk import DAG
-from structlog.testing import capture_logs
 
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.exceptions import (
@@ -58,34 +56,13 @@ def context() -> dict[str, Any]:
 AIRFLOW_3_1_PLUS = hasattr(TwilioPushNotifier, "__await__")
 
 
-class _Entries(logging.Handler):
-    """Appends what the standard library logs (Airflow 3.0's ``self.log``) as structlog captures it."""
-
-    def __init__(self, entries: list[dict[str, Any]]) -> None:
-        super().__init__()
-        self.entries = entries
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.entries.append(
-            {"event": record.getMessage(), "log_level": record.levelname.lower(), "text": self.format(record)}
-        )
-
-
 @pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
-    """What the notifier logged through Airflow's ``self.log``: structlog, or in Airflow 3.0 the
-    standard library."""
-    logger = logging.getLogger("airflow_provider_twilio_push")
-    with capture_logs() as captured:
-        handler = _Entries(captured)
-        logger.addHandler(handler)
-        level = logger.level
-        logger.setLevel(logging.INFO)
-        try:
-            yield captured
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
+def logs(
+    airflow_logs: Callable[[Any], AbstractContextManager[list[dict[str, Any]]]],
+) -> Iterator[list[dict[str, Any]]]:
+    """What the notifier logged through Airflow's ``self.log``."""
+    with airflow_logs(TwilioPushNotifier(to=ON_CALL, content={"body": "-"}).log) as captured:
+        yield captured
 
 
 def errors_logged(logs: list[dict[str, Any]]) -> list[str]:
