@@ -28,7 +28,7 @@ with DAG(
             to="{{ params.on_call }}",
             content={
                 "title": "{{ dag.dag_id }} failed",
-                # Before Airflow 3.2, `airflow dags test` leaves the exception out of the callback's context.
+                # Before Airflow 3.3, `airflow dags test` leaves the exception out of the callback's context.
                 "body": "{{ ti.task_id }} on {{ run_id }}{% if exception is defined %}: {{ exception }}{% endif %}",
             },
             tags={"task": "{{ ti.task_id }}"},
