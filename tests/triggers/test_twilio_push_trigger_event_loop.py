@@ -30,7 +30,7 @@ import httpx
 import pytest
 from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 
-from airflow_provider_twilio_push.core.settings import shared_ssl_context
+from airflow_provider_twilio_push.core.settings import _ssl_context, shared_ssl_context
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
@@ -181,7 +181,7 @@ def warm_up_the_process(emulator: EmulatorHandle, *, ca_bundle: bool) -> None:
             await client.get(f"{emulator.base_url}/_emulator/info")
 
     asyncio.run(warm_up())
-    shared_ssl_context.cache_clear()
+    _ssl_context.cache_clear()
     if ca_bundle:
         shared_ssl_context()
 
