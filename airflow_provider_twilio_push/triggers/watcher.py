@@ -142,6 +142,10 @@ class OperationWatcher:
         self, operation_id: str, interval: float, deadline: float | None, created_at: datetime | None
     ) -> Watch:
         watch = Watch(self, operation_id, interval, deadline)
+        if created_at is not None and self._watches and self._wake_at < watch.due_at:
+            # The watcher already looks at other operations before this one's first look was due:
+            # it joins that look (a sweep can show it), rather than costing a GET of its own later.
+            watch.due_at = self._wake_at
         self._watches.setdefault(operation_id, set()).add(watch)
         if created_at is not None:
             self._created.setdefault(operation_id, created_at)

@@ -93,6 +93,7 @@ async def test_2000_triggers_under_a_5_rps_limit(
     assert p99 <= 3 * POLL_INTERVAL + stall
     assert canceled_latency <= 3 * POLL_INTERVAL + stall
     assert counters["by_status"].get("429", 0) <= 5
-    # Sweeps only: every trigger knew its operation's creation time.
-    assert GET_OPERATION not in counters["routes"]
+    # Sweeps (every trigger knew its operation's creation time), and a GET at most for a trigger
+    # that found the watcher alone.
+    assert sum(counters["routes"].get(GET_OPERATION, {}).values()) <= 1
     assert counters["routes"][LIST_OPERATIONS]["200"] >= 2

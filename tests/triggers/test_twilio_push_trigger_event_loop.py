@@ -241,7 +241,7 @@ async def test_sweeps_through_thousands_of_operations_never_block_the_loop(
     assert_nothing_blocked(slow_callbacks)
     assert [payload["status"] for payload in payloads] == ["completed"] * 20
     assert control.request_count(LIST_OPERATIONS, 200) >= 3
-    assert control.request_count(GET_OPERATION) == 0
+    assert control.request_count(GET_OPERATION) <= 1  # a trigger that found the watcher alone
 
 
 async def test_first_triggers_of_a_process_never_block_the_loop(
