@@ -82,10 +82,14 @@ class Watch:
         """A look at the operation taken at ``observed_at``; older than the last one: ignored."""
         if observed_at < self._observed_at or self.closed:
             return
+        unchanged = outcome == self._outcome
         self._observed_at = observed_at
         self._outcome = outcome
         self.due_at = next_due(observed_at, self.interval, self.deadline)
-        self._ready.set()
+        if not unchanged or self.past_deadline:
+            # The trigger is woken for news only (and for its last look): the same operation
+            # again would not change what it does.
+            self._ready.set()
 
     @property
     def lead(self) -> float:

@@ -49,7 +49,8 @@ class FakeApi:
 
     ``page_limit``: items per page at most, whatever pageSize asks. ``hidden``: ids the list
     leaves out. ``list_faults``: what the next list requests get instead (a response), or wait
-    for first (an async callable), one per request.
+    for first (an async callable), one per request. Every answer has a new ``updatedAt`` (unless
+    ``frozen``): a watch is woken for news only.
     """
 
     def __init__(self, router: respx.MockRouter, page_limit: int = 1000) -> None:
@@ -60,6 +61,8 @@ class FakeApi:
         self.lists: list[dict[str, str]] = []
         self.gets: list[str] = []
         self.on_list: Callable[[], None] | None = None
+        self.frozen = False
+        self._answers = 0
         router.get(LIST_PATH).mock(side_effect=self._list)
         router.get(path__regex=rf"^{LIST_PATH}/(?P<operation_id>[^/]+)$").mock(side_effect=self._get)
 
@@ -81,6 +84,15 @@ class FakeApi:
             if status in ("COMPLETED", "CANCELED"):
                 self.ops[i]["stats"] = {"total": 2, "recipients": 2, "sent": 2, "queued": 0}
 
+    def _fresh(self, operation: dict[str, Any]) -> dict[str, Any]:
+        if self.frozen:
+            return operation
+        self._answers += 1
+        return {
+            **operation,
+            "updatedAt": f"2026-11-30T{10 + self._answers // 3600:02d}:{self._answers // 60 % 60:02d}:{self._answers % 60:02d}Z",
+        }
+
     async def _list(self, request: httpx.Request) -> httpx.Response:
         params = dict(request.url.params)
         self.lists.append(params)
@@ -93,7 +105,7 @@ class FakeApi:
             self.on_list()
         start, end = params["startDate"], params["endDate"]
         listed = [
-            o
+            self._fresh(o)
             for i, o in sorted(self.ops.items(), reverse=True)
             if i not in self.hidden and start <= o["createdAt"] < end
         ]
@@ -112,7 +124,7 @@ class FakeApi:
         self.gets.append(operation_id)
         if operation_id not in self.ops:
             return twilio_error(404, "Operation not found", 20404)
-        return httpx.Response(200, json=self.ops[operation_id])
+        return httpx.Response(200, json=self._fresh(self.ops[operation_id]))
 
 
 @pytest.fixture
@@ -217,7 +229,7 @@ async def test_one_sweep_serves_every_watch(fake: FakeApi) -> None:
 
 async def test_without_creation_times_the_first_look_is_a_get_each_then_sweeps(fake: FakeApi) -> None:
     ids = fake.add(5)
-    watches = await register(ids, created=False)
+    watches = await register(ids, created=False, interval=1.0)  # the five GETs end well within it
 
     await asyncio.gather(*(next_of(w) for w in watches))
     assert sorted(fake.gets) == ids
@@ -240,6 +252,20 @@ async def test_a_lone_watch_is_read_with_gets_only(fake: FakeApi) -> None:
 
     assert fake.lists == []
     assert fake.gets == [i] * 3
+
+
+async def test_a_watch_is_woken_for_news_and_for_its_last_look_only(fake: FakeApi) -> None:
+    [i] = fake.add(1)
+    fake.frozen = True
+    [watch] = await register([i], end_time=time.time() + 0.7)
+
+    first = await next_of(watch)
+    last = await next_of(watch)  # the same operation, looked at at the deadline
+    watch.close()
+
+    assert first == last
+    assert watch.past_deadline
+    assert len(fake.gets) >= 3  # looks between the two brought nothing new
 
 
 async def test_one_operation_watched_twice_is_read_once_per_look(fake: FakeApi) -> None:
