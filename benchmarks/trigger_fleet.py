@@ -82,6 +82,8 @@ def run_worker(config: dict[str, Any], channel: Any) -> dict[str, Any] | None:
         import runpy
 
         runpy.run_path(os.environ["BENCH_PATCH"])
+    # Both modes draw the same first looks (each trigger's random point in its first interval).
+    random.seed(config["n"])
     if config["kind"] in ("twilio", "twilio-get"):
         from airflow_provider_twilio_push.triggers import watcher
         from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger

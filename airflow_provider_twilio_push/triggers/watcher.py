@@ -129,6 +129,8 @@ class OperationWatcher:
         self._get_slots = asyncio.Semaphore(MAX_CONCURRENT_GETS)
         self._wake = asyncio.Event()
         self._wake_at = math.inf
+        #: When the last sweep started (monotonic).
+        self._last_sweep_at = math.inf
         #: Pages the last sweep took: what the next one is expected to cost.
         self._pages_per_sweep: int | None = None
         #: Why sweeps are no longer tried (a permanent error of the list), or None.
@@ -146,10 +148,14 @@ class OperationWatcher:
         self, operation_id: str, interval: float, deadline: float | None, created_at: datetime | None
     ) -> Watch:
         watch = Watch(self, operation_id, interval, deadline)
-        if created_at is not None and self._watches and self._wake_at < watch.due_at:
-            # The watcher already looks at other operations before this one's first look was due:
-            # it joins that look (a sweep can show it), rather than costing a GET of its own later.
-            watch.due_at = self._wake_at
+        next_look = min(self._wake_at, self._last_sweep_at + interval)
+        if created_at is not None and self._watches and next_look < math.inf:
+            # Its first look is the watcher's next one (at the latest an interval after the last
+            # sweep started, so within one interval from now), which a sweep can serve: a fleet
+            # that joins over a few seconds costs no sweeps of its own.
+            watch.due_at = max(time.monotonic(), next_look)
+            if deadline is not None:
+                watch.due_at = min(watch.due_at, deadline)
         self._watches.setdefault(operation_id, set()).add(watch)
         if created_at is not None:
             self._created.setdefault(operation_id, created_at)
@@ -276,7 +282,7 @@ class OperationWatcher:
     async def _sweep(self, plan: RequestPlan) -> set[str]:
         """List the plan's windows; the operations due that the sweep stands for (shown, or told
         of its failure); those it does not cover get a GET."""
-        observed_at = time.monotonic()
+        observed_at = self._last_sweep_at = time.monotonic()
         shown: set[str] = set()
         pages = 0
         try:

@@ -242,6 +242,23 @@ async def test_without_creation_times_the_first_look_is_a_get_each_then_sweeps(f
     assert len(fake.lists) >= 1
 
 
+async def test_watches_joining_a_sweeping_watcher_wait_for_its_next_sweep(fake: FakeApi) -> None:
+    ids = fake.add(10)
+    connection = await connect()
+    early = register_with(connection, ids[:5], interval=0.5)
+    await asyncio.gather(*(next_of(w) for w in early))  # the first sweep, at once
+    joined_at = time.monotonic()
+    # Their first looks would be due at once (no jitter): they join the watcher's next sweep.
+    late = register_with(connection, ids[5:], interval=0.5)
+
+    await asyncio.gather(*(next_of(w) for w in late))
+    close_all([*early, *late])
+
+    assert time.monotonic() - joined_at >= 0.3
+    assert len(fake.lists) == 2
+    assert fake.gets == []
+
+
 async def test_a_lone_watch_is_read_with_gets_only(fake: FakeApi) -> None:
     [i] = fake.add(1)
     [watch] = await register([i])
