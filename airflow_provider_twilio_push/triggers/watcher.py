@@ -136,13 +136,6 @@ class OperationWatcher:
         #: Why sweeps are no longer tried (a permanent error of the list), or None.
         self._sweeps_refused: str | None = None
         self._task: asyncio.Task[None] | None = None
-        #: Requests made, by kind (read by the tests and the benchmark).
-        self.sweep_pages = 0
-        self.gets = 0
-
-    @property
-    def watched(self) -> int:
-        return sum(len(watches) for watches in self._watches.values())
 
     def add(
         self, operation_id: str, interval: float, deadline: float | None, created_at: datetime | None
@@ -269,7 +262,6 @@ class OperationWatcher:
         try:
             async with self._get_slots:
                 observed_at = time.monotonic()
-                self.gets += 1
                 outcome: Outcome
                 try:
                     outcome = await self._hook.aget_operation(operation_id)
@@ -290,7 +282,6 @@ class OperationWatcher:
                 pager = Pager(start_date=start, end_date=end, page_size=MAX_PAGE_SIZE)
                 while (request := pager.next_request()) is not None:
                     pages += 1
-                    self.sweep_pages += 1
                     # The hook's request shell (pacing, retries, typed errors): one module of ours.
                     response = await self._hook._arequest(request)
                     page = parse_lazy_operation_page(request, response)
