@@ -483,20 +483,6 @@ async def test_polls_are_poll_interval_apart_and_the_first_comes_within_one_inte
 # -- cancellation ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def closed_hooks(monkeypatch: pytest.MonkeyPatch) -> list[TwilioPushHook]:
-    """Records each TwilioPushHook whose ``aclose()`` ran (and still runs it)."""
-    closed: list[TwilioPushHook] = []
-    original = TwilioPushHook.aclose
-
-    async def aclose(self: TwilioPushHook) -> None:
-        closed.append(self)
-        await original(self)
-
-    monkeypatch.setattr(TwilioPushHook, "aclose", aclose)
-    return closed
-
-
 def answering(respond: Callable[[], httpx.Response], calls: int) -> tuple[Any, asyncio.Event]:
     """A side effect that answers ``respond()`` and an event set once it answered ``calls`` times."""
     answered = asyncio.Event()

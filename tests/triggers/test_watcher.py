@@ -455,18 +455,10 @@ async def test_watches_join_and_leave_in_the_middle_of_a_sweep(fake: FakeApi) ->
 
 
 async def test_the_last_watch_leaving_mid_sweep_ends_the_watcher(
-    fake: FakeApi, monkeypatch: pytest.MonkeyPatch
+    fake: FakeApi, closed_hooks: list[TwilioPushHook]
 ) -> None:
     ids = fake.add(3)
     entered = asyncio.Event()
-    closed: list[TwilioPushHook] = []
-    original = TwilioPushHook.aclose
-
-    async def aclose(self: TwilioPushHook) -> None:
-        closed.append(self)
-        await original(self)
-
-    monkeypatch.setattr(TwilioPushHook, "aclose", aclose)
 
     async def hang() -> None:
         entered.set()
@@ -480,8 +472,8 @@ async def test_the_last_watch_leaving_mid_sweep_ends_the_watcher(
     await asyncio.sleep(0.1)
 
     assert watcher_module._watchers == {}
-    assert len(closed) == 1
-    assert closed[0]._async_client is None
+    assert len(closed_hooks) == 1
+    assert closed_hooks[0]._async_client is None
 
 
 async def test_a_deadline_inside_a_hanging_sweep_times_the_trigger_out(fake: FakeApi) -> None:
