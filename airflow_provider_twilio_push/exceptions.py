@@ -7,9 +7,32 @@ status, Twilio's error code and message, the request path) and never carry a cre
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Self
 
 from airflow.providers.common.compat.sdk import AirflowException
+
+
+@dataclass(frozen=True)
+class TwilioErrorDetail:
+    """One entry of Twilio's error body (``{"errors": [{"code", "message", "infoUrl", "context"}]}``).
+
+    ``context`` is the JSON path of the errant field of the request (``$.to[0].token``), if any;
+    ``code`` is an int by the contract, kept as text when a body has another kind.
+    """
+
+    code: int | str | None = None
+    message: str | None = None
+    info_url: str | None = None
+    context: str | None = None
+
+    def describe(self) -> str:
+        """``message (Twilio error code, field $.path)``, with what is known of it."""
+        notes = [f"Twilio error {self.code}"] if self.code is not None else []
+        if self.context:
+            notes.append(f"field {self.context}")
+        text = self.message or "no message"
+        return f"{text} ({', '.join(notes)})" if notes else text
 
 
 class TwilioPushError(AirflowException):
@@ -26,8 +49,9 @@ class TwilioPushInvalidInputError(TwilioPushError, ValueError):
 class TwilioPushAPIError(TwilioPushError):
     """The API answered with an error status.
 
-    ``http_status`` is the HTTP status; ``code``, ``twilio_message`` and ``more_info`` come from
-    Twilio's error body when it has one; ``path`` is the request path (no query, no host).
+    ``http_status`` is the HTTP status; ``errors`` holds every entry of Twilio's error body
+    (:class:`TwilioErrorDetail`), and ``code``, ``twilio_message`` and ``more_info`` are those of
+    the first; ``path`` is the request path (no query, no host).
     """
 
     def __init__(
@@ -39,6 +63,7 @@ class TwilioPushAPIError(TwilioPushError):
         code: int | None = None,
         twilio_message: str | None = None,
         more_info: str | None = None,
+        errors: tuple[TwilioErrorDetail, ...] = (),
     ) -> None:
         super().__init__(message)
         self.http_status = http_status
@@ -46,6 +71,7 @@ class TwilioPushAPIError(TwilioPushError):
         self.code = code
         self.twilio_message = twilio_message
         self.more_info = more_info
+        self.errors = errors
         #: Seconds the server asked us to wait (``Retry-After``), if it said.
         self.retry_after: float | None = None
 

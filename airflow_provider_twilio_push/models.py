@@ -1,7 +1,8 @@
-"""The Comms API's Operation resource, parsed leniently: camelCase on the wire, snake_case here.
+"""The Comms API's resources, parsed leniently: camelCase on the wire, snake_case here.
 
-Every field of the documented 200 body is optional and unknown fields are ignored, but an
-operation without an ``id`` or a ``status`` we know cannot be acted on, so those are required.
+Every field of the documented 200 bodies is optional and unknown fields are ignored, but an
+operation without an ``id`` or a ``status`` we know cannot be acted on, so those are required;
+a push notification needs an ``id``, and keeps a status it does not know as a plain string.
 """
 
 from __future__ import annotations
@@ -90,3 +91,54 @@ class OperationError(_WireModel):
         default=None, validation_alias=AliasChoices("message", "errorMessage", "error_message")
     )
     push_notification_id: str | None = None
+
+
+class PushNotificationStatus(enum.StrEnum):
+    """The statuses of one push notification."""
+
+    SCHEDULED = "SCHEDULED"
+    QUEUED = "QUEUED"
+    SENT = "SENT"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+class PushNotificationRecipient(_WireModel):
+    """Whom a notification went to: a device ``token`` and its ``provider``, or a ``user_id``."""
+
+    token: str | None = None
+    provider: str | None = None
+    user_id: str | None = None
+
+
+class PushNotificationContent(_WireModel):
+    """The content of a notification as Twilio resolved it."""
+
+    title: str | None = None
+    body: str | None = None
+
+
+class PushNotification(_WireModel):
+    """One push notification, from ``GET /v1/PushNotifications`` (without ``content``) or
+    ``GET /v1/PushNotifications/{id}`` (with it)."""
+
+    id: str
+    status: PushNotificationStatus | str | None = Field(default=None, union_mode="left_to_right")
+    to: PushNotificationRecipient = Field(default_factory=PushNotificationRecipient)
+    #: The credential id used per provider, e.g. ``{"fcm": "comms_credential_..."}``.
+    from_: dict[str, str] = Field(default_factory=dict, alias="from")
+    priority: str | None = None
+    sound: str | None = None
+    content: PushNotificationContent | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class PushNotificationPage(_WireModel):
+    """One page of ``GET /v1/PushNotifications``."""
+
+    push_notifications: list[PushNotification] = Field(default_factory=list)
+    next_page_token: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(AliasPath("pagination", "next"), "next_page_token"),
+    )

@@ -10,6 +10,7 @@ slot between pokes; ``mode="poke"`` (the default) keeps it, fine for waits of a 
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any
 
@@ -19,6 +20,11 @@ from airflow.sdk import DAG, task
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.operators.twilio_push import TwilioPushOperationStatsOperator
 from airflow_provider_twilio_push.sensors.twilio_push import TwilioPushOperationSensor
+
+# Airflow writes what this logger logs to the task log.
+log = logging.getLogger("airflow.task")
+#: The counters summed over the day's operations, in the order the summary names them.
+COUNTERS = ("total", "sent", "failed", "unaddressable", "queued", "scheduled", "canceled")
 
 with DAG(
     dag_id="example_twilio_push_daily_report",
@@ -44,7 +50,12 @@ with DAG(
                 notifications.update(operation.stats.model_dump())
                 if not operation.terminal:
                     unfinished.append(operation.id)
-        print(f"{day:%Y-%m-%d}: operations by status {dict(statuses)}; notifications {dict(notifications)}")
+        by_status = ", ".join(f"{count:,} {status}" for status, count in statuses.most_common()) or "none"
+        log.info(
+            "%s operations created on %s (UTC): %s", f"{statuses.total():,}", f"{day:%Y-%m-%d}", by_status
+        )
+        log.info("Notifications: %s", ", ".join(f"{notifications[key]:,} {key}" for key in COUNTERS))
+        log.info("Waiting for the %s still SCHEDULED or PROCESSING", f"{len(unfinished):,}")
         return unfinished
 
     unfinished = summarize_operations()
@@ -57,10 +68,12 @@ with DAG(
         timeout=6 * 3600,
         # A straggler canceled by someone is reported, not a reason to fail the report.
         fail_on_canceled=False,
+        # Mapped task instances are listed by operation id in the UI instead of 0, 1, 2...
+        map_index_template="{{ task.operation_id }}",
     ).expand(operation_id=unfinished)
 
     final_stats = TwilioPushOperationStatsOperator.partial(
-        task_id="final_stats", max_failure_rate=0.1
+        task_id="final_stats", max_failure_rate=0.1, map_index_template="{{ task.operation_id }}"
     ).expand(operation_id=unfinished)
 
     wait_for_unfinished >> final_stats

@@ -39,9 +39,24 @@ with DAG(
     ),
     # Templates render to Python objects, so `to` below receives a list, not its text.
     render_template_as_native_obj=True,
+    # Params the UI's trigger form can show and edit: a JSON editor for the recipients (an array whose
+    # items are objects), and an optional operation id (null, not "", which the form would require).
     params={
-        "operation_id": Param("", type="string", description="Watch this operation instead of sending."),
-        "recipients": Param(DEMO_RECIPIENTS, type="array", description="Who to send to."),
+        "operation_id": Param(
+            None,
+            type=["null", "string"],
+            title="Operation to watch",
+            description="Leave empty to send to the recipients below; or watch this operation "
+            "(comms_operation_...) instead of sending.",
+        ),
+        "recipients": Param(
+            DEMO_RECIPIENTS,
+            type="array",
+            items={"type": "object", "required": ["token"]},
+            minItems=1,
+            title="Recipients",
+            description='Who to send to: a JSON list of {"token": ..., "provider": "FCM" or "APN"}.',
+        ),
     },
     tags=["example", "twilio"],
 ) as dag:

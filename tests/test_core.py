@@ -20,11 +20,13 @@ from airflow_provider_twilio_push.core.paging import (
     ErrorsPager,
     Pager,
 )
+from airflow_provider_twilio_push.core.progress import describe_progress
 from airflow_provider_twilio_push.core.request import (
     OPERATIONS_PATH,
     ApiRequest,
     get_operation_request,
     list_operations_request,
+    list_push_notifications_request,
     operation_errors_request,
     to_utc,
     validate_operation_id,
@@ -45,6 +47,7 @@ from airflow_provider_twilio_push.core.retries import (
     retry_after_seconds,
 )
 from airflow_provider_twilio_push.core.settings import (
+    DEFAULT_BASE_URL,
     ConnectionSettings,
     client_options,
     connection_settings,
@@ -81,8 +84,8 @@ def settings_for(**fields: Any) -> ConnectionSettings:
     return connection_settings("twilio_push_default", **conn)
 
 
-def raise_for_status(request: ApiRequest, response: httpx.Response, conn_id: str) -> None:
-    if (error := error_for_status(request, response, conn_id)) is not None:
+def raise_for_status(request: ApiRequest, response: httpx.Response, connection: str) -> None:
+    if (error := error_for_status(request, response, connection)) is not None:
         raise error
 
 
@@ -134,32 +137,31 @@ def test_base_url(fields: dict[str, Any], base_url: str) -> None:
         ),
         (
             {"host": "https://user:hostsecret@comms.example.com"},
-            "The connection 'twilio_push_default' has credentials inside its host URL: "
-            "put them in the login and password fields instead.",
+            "The connection 'twilio_push_default' has credentials inside its Base URL (host): put them in "
+            "Account SID or API Key SID (login) and Auth Token or API Key secret (password) instead.",
         ),
-        ({"host": "https://user@comms.example.com"}, "has credentials inside its host URL"),
-        ({"host": "ftp://user:hostsecret@comms.example.com"}, "has credentials inside its host URL"),
-        ({"host": "https://user:hostsecret@"}, "has credentials inside its host URL"),
+        ({"host": "https://user@comms.example.com"}, "has credentials inside its Base URL (host)"),
+        ({"host": "ftp://user:hostsecret@comms.example.com"}, "has credentials inside its Base URL (host)"),
+        ({"host": "https://user:hostsecret@"}, "has credentials inside its Base URL (host)"),
         (
             {"host": "ftp://comms.example.com"},
-            "The connection 'twilio_push_default' has host 'ftp://comms.example.com', which is not a "
+            "The connection 'twilio_push_default' has Base URL (host) 'ftp://comms.example.com', which is not a "
             "base URL: expected something like 'https://comms.twilio.com'.",
         ),
-        ({"host": "https://"}, "has host 'https://', which is not a base URL"),
+        ({"host": "https://"}, "has Base URL (host) 'https://', which is not a base URL"),
         ({"host": "https://comms.example.com:abc"}, "which is not a base URL"),
         ({"host": "https://comms.example.com:abc", "port": 8443}, "which is not a base URL"),
         ({"host": "https://comms.example.com:99999"}, "which is not a base URL"),
         ({"host": "https://[::1"}, "which is not a base URL"),
         (
             {"login": ""},
-            "The connection 'twilio_push_default' has no login: set it to your Account SID (AC...) or "
-            "API Key SID (SK...).",
+            "The connection 'twilio_push_default' has no Account SID or API Key SID (login): set it to your "
+            "Account SID (AC...) or API Key SID (SK...).",
         ),
-        ({"login": None}, "has no login"),
+        ({"login": None}, "has no Account SID or API Key SID (login)"),
         (
             {"password": None},
-            "The connection 'twilio_push_default' has no password: set it to your Auth Token or API Key "
-            "secret.",
+            "The connection 'twilio_push_default' has no Auth Token or API Key secret (password).",
         ),
     ],
 )
@@ -439,7 +441,7 @@ def test_equal_start_and_end_dates_are_allowed_but_not_reversed() -> None:
 )
 def test_each_status_has_its_error(status: int, error_class: type[TwilioPushAPIError]) -> None:
     with pytest.raises(error_class) as caught:
-        raise_for_status(GET_OP, httpx.Response(status), "my_conn")
+        raise_for_status(GET_OP, httpx.Response(status), "the connection")
 
     assert type(caught.value) is error_class
     assert str(caught.value).startswith(
@@ -451,7 +453,7 @@ def test_each_status_has_its_error(status: int, error_class: type[TwilioPushAPIE
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204])
 def test_success_statuses_pass(status: int) -> None:
-    assert raise_for_status(GET_OP, httpx.Response(status), "my_conn") is None
+    assert raise_for_status(GET_OP, httpx.Response(status), "the connection") is None
 
 
 @pytest.mark.parametrize(
@@ -475,20 +477,76 @@ def test_twilio_error_bodies_are_read(body: dict[str, Any]) -> None:
     assert error.more_info == "https://www.twilio.com/docs/errors/20404"
 
 
+def test_twilio_errors_are_read_entry_by_entry_with_their_field() -> None:
+    """The contract's error body: every entry is named, with its code, message and field."""
+    entries = [
+        {
+            "code": 20001,
+            "message": "to[0].provider must be one of FCM, APN",
+            "infoUrl": "https://i/20001",
+            "context": "$.to[0].provider",
+        },
+        "not an entry",
+        {
+            "code": 20001,
+            "message": "content.body is required",
+            "infoUrl": "https://i/20001",
+            "context": "$.content.body",
+        },
+        {"code": 20500, "message": "Internal server error.", "infoUrl": "https://i/20500", "context": "null"},
+        {"infoUrl": "https://i/nothing"},
+    ]
+    with pytest.raises(TwilioPushBadRequestError) as caught:
+        raise_for_status(GET_OP, httpx.Response(400, json={"errors": entries}), "my_conn")
+
+    assert str(caught.value) == (
+        f"Twilio Push API answered 400 Bad Request to GET {GET_OP.path}: to[0].provider must be one of FCM, "
+        "APN (Twilio error 20001, field $.to[0].provider); content.body is required (Twilio error 20001, "
+        "field $.content.body); Internal server error. (Twilio error 20500)"
+    )
+    assert [(e.code, e.context) for e in caught.value.errors] == [
+        (20001, "$.to[0].provider"),
+        (20001, "$.content.body"),
+        (20500, None),
+    ]
+    assert (caught.value.code, caught.value.more_info) == (20001, "https://i/20001")
+
+
+def test_a_long_list_of_errors_is_cut_in_the_message_and_kept_whole() -> None:
+    entries = [
+        {"code": 20001, "message": f"to[{i}].token is invalid", "context": f"$.to[{i}].token"}
+        for i in range(25)
+    ]
+    with pytest.raises(TwilioPushBadRequestError) as caught:
+        raise_for_status(GET_OP, httpx.Response(400, json={"errors": entries}), "my_conn")
+
+    message = str(caught.value)
+    assert (
+        "to[19].token is invalid (Twilio error 20001, field $.to[19].token); and 5 more (see the error's .errors)"
+        in message
+    )
+    assert "to[20]" not in message
+    assert len(caught.value.errors) == 25
+
+
+ADVICE = "Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password)"
+
+
 @pytest.mark.parametrize(
     ("status", "advice"),
     [
-        (401, "Check the login (Account SID or API Key SID) and password of connection 'my_conn'."),
+        (401, f"{ADVICE} of the connection 'my_conn'."),
         (
             403,
-            "Check the login (Account SID or API Key SID) and password of connection 'my_conn' and "
-            "that it may use the Comms API.",
+            f"{ADVICE} of the connection 'my_conn' and that it may use the Comms API.",
         ),
     ],
 )
 def test_auth_errors_say_what_to_check(status: int, advice: str) -> None:
     with pytest.raises(TwilioPushAuthError) as caught:
-        raise_for_status(LIST_OPS, httpx.Response(status, json={"message": "Denied"}), "my_conn")
+        raise_for_status(
+            LIST_OPS, httpx.Response(status, json={"message": "Denied"}), "the connection 'my_conn'"
+        )
 
     assert str(caught.value).endswith(f"to GET {LIST_OPS.path}: Denied. {advice}")
 
@@ -537,12 +595,13 @@ def test_the_error_carries_retry_after(header: str | None, retry_after: float | 
     ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
 )
 def test_transport_errors(exc: httpx.TransportError, never_sent: bool) -> None:
-    error = transport_error(GET_OP, exc)
+    error = transport_error(GET_OP, exc, "http://127.0.0.1:8089")
 
     assert isinstance(error, TwilioPushConnectionError)
     detail = f" ({exc})" if str(exc) else ""
     assert (
-        str(error) == f"No answer from the Twilio Push API to GET {GET_OP.path}: {type(exc).__name__}{detail}"
+        str(error) == f"No answer from the Twilio Push API at http://127.0.0.1:8089 to GET {GET_OP.path}: "
+        f"{type(exc).__name__}{detail}"
     )
     assert error.never_sent is never_sent
     assert error.path == GET_OP.path
@@ -639,8 +698,8 @@ def _server(status: int) -> TwilioPushServerError:
         (_server(503), True, False),
         (_server(504), True, False),
         (_server(501), False, False),
-        (transport_error(GET_OP, httpx.ConnectError("refused")), True, True),
-        (transport_error(GET_OP, httpx.ReadTimeout("slow")), True, False),
+        (transport_error(GET_OP, httpx.ConnectError("refused"), DEFAULT_BASE_URL), True, True),
+        (transport_error(GET_OP, httpx.ReadTimeout("slow"), DEFAULT_BASE_URL), True, False),
         (TwilioPushBadRequestError("400", http_status=400), False, False),
         (TwilioPushAuthError("401", http_status=401), False, False),
         (TwilioPushAuthError("403", http_status=403), False, False),
@@ -778,45 +837,42 @@ def test_a_long_wrong_value_is_shortened_in_the_message() -> None:
 # Paging
 
 
-def _page(ids: list[str], next_token: str | None) -> OperationPage:
-    return OperationPage(
-        operations=[Operation(id=i, status=OperationStatus.COMPLETED) for i in ids],
-        next_page_token=next_token,
-    )
+def _ops(*ids: str) -> list[Operation]:
+    return [Operation(id=i, status=OperationStatus.COMPLETED) for i in ids]
 
 
 def test_pager_walks_tokens_and_keeps_filters() -> None:
-    pager = Pager(status="completed", page_size=2)
+    pager: Pager[Operation] = Pager(list_operations_request(status="completed", page_size=2))
     first = pager.next_request()
 
     assert first is not None
     assert first.params == {"pageSize": "2", "status": "COMPLETED"}
-    assert [op.id for op in pager.take(_page(["a", "b"], "t1"))] == ["a", "b"]
+    assert [op.id for op in pager.take(_ops("a", "b"), "t1")] == ["a", "b"]
     second = pager.next_request()
     assert second is not None
     assert second.params == {"pageSize": "2", "status": "COMPLETED", "pageToken": "t1"}
-    assert [op.id for op in pager.take(_page(["c"], None))] == ["c"]
+    assert [op.id for op in pager.take(_ops("c"), None)] == ["c"]
     assert pager.next_request() is None
 
 
 def test_pager_max_items_cuts_a_page_and_stops() -> None:
-    pager = Pager(max_items=3)
+    pager: Pager[Operation] = Pager(list_operations_request(), max_items=3)
 
-    assert [op.id for op in pager.take(_page(["a", "b"], "t1"))] == ["a", "b"]
-    assert [op.id for op in pager.take(_page(["c", "d"], "t2"))] == ["c"]
+    assert [op.id for op in pager.take(_ops("a", "b"), "t1")] == ["a", "b"]
+    assert [op.id for op in pager.take(_ops("c", "d"), "t2")] == ["c"]
     assert pager.next_request() is None
-    assert Pager(max_items=0).next_request() is None
+    assert Pager(list_operations_request(), max_items=0).next_request() is None
 
 
 def test_pager_refuses_a_repeated_token() -> None:
-    pager = Pager()
-    pager.take(_page(["a"], "same"))
+    pager: Pager[Operation] = Pager(list_push_notifications_request(status="FAILED"))
+    pager.take(_ops("a"), "same")
 
     with pytest.raises(TwilioPushMalformedResponseError) as caught:
-        pager.take(_page(["b"], "same"))
+        pager.take(_ops("b"), "same")
 
     assert str(caught.value) == (
-        "Twilio Push API answered GET /v1/PushNotifications/Operations with pagination.next equal to the "
+        "Twilio Push API answered GET /v1/PushNotifications with pagination.next equal to the "
         "token of the page just read: paging would never end."
     )
 
@@ -872,7 +928,7 @@ def test_errors_pager_refuses_an_invalid_max_items(max_items: Any) -> None:
 @pytest.mark.parametrize("max_items", [-1, "5", 2.5, True])
 def test_pager_refuses_an_invalid_max_items(max_items: Any) -> None:
     with pytest.raises(TwilioPushInvalidInputError, match=r"expected None \(no limit\) or an integer >= 0\."):
-        Pager(max_items=max_items)
+        Pager(list_operations_request(), max_items=max_items)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -989,3 +1045,47 @@ def test_any_200_body_is_an_operation_or_a_malformed_response(content: bytes) ->
         first_bad = re.search(r"not a valid OperationPage: (operations\.\d+)\b", str(whole.value))
         assert first_bad is not None
         assert f"not a valid OperationPage: {first_bad.group(1)}" in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress lines
+
+
+@pytest.mark.parametrize(
+    ("status", "stats", "line"),
+    [
+        (
+            "PROCESSING",
+            {"total": 1000, "sent": 812, "failed": 3, "unaddressable": 2, "queued": 183},
+            "PROCESSING, 81% done: 812 sent, 3 failed, 2 unaddressable, 183 queued of 1,000",
+        ),
+        (
+            "SCHEDULED",
+            {"total": 50, "scheduled": 50},
+            "SCHEDULED, 0% done: 0 sent, 0 failed, 0 queued, 50 scheduled of 50",
+        ),
+        (
+            "CANCELED",
+            {"total": 100, "sent": 30, "canceled": 70},
+            "CANCELED, 100% done: 30 sent, 0 failed, 70 canceled, 0 queued of 100",
+        ),
+        # Floored: 100% only once nothing is left to send.
+        (
+            "PROCESSING",
+            {"total": 1000, "sent": 999, "queued": 1},
+            "PROCESSING, 99% done: 999 sent, 0 failed, 1 queued of 1,000",
+        ),
+        ("COMPLETED", {"total": 0}, "COMPLETED, 100% done: 0 sent, 0 failed, 0 queued of 0"),
+        ("PROCESSING", {"total": 0}, "PROCESSING, 0% done: 0 sent, 0 failed, 0 queued of 0"),
+    ],
+)
+def test_progress_lines_lead_with_the_status_and_their_counts_add_up(
+    status: str, stats: dict[str, int], line: str
+) -> None:
+    operation = Operation.model_validate(
+        {"id": "comms_operation_01h9krwprkeee8fzqspvwy6nq8", "status": status, "stats": stats}
+    )
+
+    assert describe_progress(operation) == f"{line} (operation {operation.id})"
+    counts = line.partition(": ")[2].rpartition(" of ")[0].split(", ")
+    assert sum(int(count.split()[0].replace(",", "")) for count in counts) == operation.stats.total

@@ -1,4 +1,4 @@
-"""The Operation models: camelCase on the wire, snake_case in Python, lenient, XCom-safe."""
+"""The models: camelCase on the wire, snake_case in Python, lenient, XCom-safe."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from typing import Any
 import pydantic
 import pytest
 
-from airflow_provider_twilio_push.models import Operation, OperationPage, OperationStats, OperationStatus
+from airflow_provider_twilio_push.models import (
+    Operation,
+    OperationPage,
+    OperationStats,
+    OperationStatus,
+    PushNotification,
+    PushNotificationPage,
+    PushNotificationStatus,
+)
 
 OP_ID = "comms_operation_01h9krwprkeee8fzqspvwy6nq8"
 COUNTERS = ["total", "recipients", "unaddressable", "scheduled", "queued", "sent", "failed", "canceled"]
@@ -188,3 +196,46 @@ def test_an_empty_page() -> None:
 def test_a_malformed_page_is_refused(body: dict[str, Any]) -> None:
     with pytest.raises(pydantic.ValidationError):
         OperationPage.model_validate(body)
+
+
+def test_push_notifications_are_read_leniently() -> None:
+    item = {
+        "id": "comms_pushnotification_3de3vbxqx0aghtdy1jgf9qdteh",
+        "from": {"fcm": "comms_credential_b554a2dc48d74ff03500c2a582349cad"},
+        "to": {"provider": "FCM", "token": "etYMhHDxzwEW"},
+        "status": "FAILED",
+        "priority": "HIGH",
+        "sound": None,
+        "createdAt": "2025-05-30T17:24:46Z",
+        "updatedAt": "2025-05-30T17:24:49Z",
+        "somethingNew": {"x": 1},
+    }
+    page = PushNotificationPage.model_validate(
+        {"pushNotifications": [item], "pagination": {"next": "t", "self": "s"}}
+    )
+    notification = page.push_notifications[0]
+    assert page.next_page_token == "t"
+    assert notification.status is PushNotificationStatus.FAILED
+    assert (notification.to.token, notification.to.provider, notification.to.user_id) == (
+        "etYMhHDxzwEW",
+        "FCM",
+        None,
+    )
+    assert notification.from_ == {"fcm": "comms_credential_b554a2dc48d74ff03500c2a582349cad"}
+    assert notification.created_at == dt.datetime(2025, 5, 30, 17, 24, 46, tzinfo=dt.UTC)
+    assert notification.content is None
+    wire = notification.model_dump(mode="json", by_alias=True)
+    assert wire["from"] == item["from"]
+    assert wire["to"] == {"token": "etYMhHDxzwEW", "provider": "FCM", "userId": None}
+
+    # A status Twilio may add later is kept as text; only the id is required.
+    later = PushNotification.model_validate(
+        {"id": "comms_pushnotification_x", "status": "DELIVERED", "to": {"userId": "u"}}
+    )
+    assert later.status == "DELIVERED"
+    assert later.to.user_id == "u"
+    with pytest.raises(pydantic.ValidationError):
+        PushNotification.model_validate({"status": "SENT"})
+    one = PushNotification.model_validate({**item, "content": {"title": "Limon Eats", "body": "On the way"}})
+    assert one.content is not None
+    assert (one.content.title, one.content.body) == ("Limon Eats", "On the way")

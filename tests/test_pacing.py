@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import sys
 import threading
@@ -60,16 +62,21 @@ async def test_max_requests_per_second_spaces_concurrent_requests(
     monkeypatch: pytest.MonkeyPatch, make_operation: Any
 ) -> None:
     set_connection(monkeypatch, max_requests_per_second=20)
-    route = respx.get(PATH).mock(return_value=httpx.Response(200, json=make_operation()))
+    sent_at: list[float] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent_at.append(time.monotonic())
+        return httpx.Response(200, json=make_operation())
+
+    respx.get(PATH).mock(side_effect=record)
     hook = TwilioPushHook()
-    settings = await hook.aget_settings()
-    assert settings.max_requests_per_second == 20.0
-    for _ in range(5):
-        await hook.aget_operation(OPERATION_ID)
-    assert route.call_count == 5
-    # Five requests booked five slots 50 ms apart: the next one is at least 50 ms away.
-    assert pacer_for(settings).book_slot() >= 0.04
+    assert (await hook.aget_settings()).max_requests_per_second == 20.0
+    await asyncio.gather(*(hook.aget_operation(OPERATION_ID) for _ in range(5)))
     await hook.aclose()
+    assert len(sent_at) == 5
+    # Sent together, they went out at least 50 ms apart (a loaded machine only widens the gaps).
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sent_at)]
+    assert min(gaps) >= 0.045, gaps
 
 
 @pytest.mark.parametrize("value", [0, -1, "fast", True])

@@ -23,6 +23,7 @@ from airflow_provider_twilio_push.get_provider_info import get_provider_info
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 
 DISTRIBUTION = "airflow-provider-twilio-push"
+PYPI_PAGE = f"https://pypi.org/project/{DISTRIBUTION}/"
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +122,24 @@ def test_every_extra_field_of_the_form_is_read_by_the_hook(info: dict[str, Any])
                 password="x",
                 extra={name: "not a number"},
             )
+
+
+def test_the_providers_page_links_to_the_readme() -> None:
+    """Airflow's Providers page links to the distribution's Documentation URL (else to a page of
+    airflow.apache.org that does not exist for a third-party provider)."""
+    from airflow.providers_manager import ProvidersManager
+
+    metadata = importlib.metadata.metadata(DISTRIBUTION)
+    urls = dict(entry.split(", ", 1) for entry in metadata.get_all("Project-URL") or [])
+    assert urls == {
+        "Documentation": PYPI_PAGE,
+        "Source": f"{PYPI_PAGE}#files",
+        "Changelog": f"{PYPI_PAGE}#history",
+    }
+    assert ProvidersManager().providers[DISTRIBUTION].data["documentation-url"] == PYPI_PAGE
+    # The PyPI page shows the README: it is the long description.
+    assert metadata["Description-Content-Type"] == "text/markdown"
+    assert metadata["Description"].startswith("# airflow-provider-twilio-push\n")
 
 
 def test_integrations_are_declared_once_and_used_consistently(info: dict[str, Any]) -> None:

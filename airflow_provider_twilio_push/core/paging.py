@@ -1,73 +1,61 @@
-"""Which page to ask for next: the operations list (:class:`Pager`) and an operation's errors
-(:class:`ErrorsPager`). The hook sends the requests; these decide them and what to keep."""
+"""Which page to ask for next: the operations and notifications lists (:class:`Pager`) and an
+operation's errors (:class:`ErrorsPager`). The hook sends the requests; these decide them and what to keep."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Generic, TypeVar
 
 import httpx
 
 from airflow_provider_twilio_push.core.request import (
-    MAX_PAGE_SIZE,
-    OPERATIONS_PATH,
     ApiRequest,
-    list_operations_request,
     operation_errors_request,
     validate_max_items,
     validate_operation_id,
 )
-from airflow_provider_twilio_push.core.response import LazyOperationPage, parse_operation_errors
+from airflow_provider_twilio_push.core.response import parse_operation_errors
 from airflow_provider_twilio_push.exceptions import TwilioPushMalformedResponseError
-from airflow_provider_twilio_push.models import OperationError, OperationPage
+from airflow_provider_twilio_push.models import OperationError
+
+T = TypeVar("T")
 
 
-class Pager:
-    """Walks the pages of the operations list: which request comes next, what to yield of a page."""
+class Pager(Generic[T]):
+    """Walks the pages of a list (operations, notifications) from its ``first`` request: which
+    request comes next, and what to yield of a page."""
 
-    def __init__(
-        self,
-        *,
-        status: object = None,
-        start_date: object = None,
-        end_date: object = None,
-        page_size: object = MAX_PAGE_SIZE,
-        max_items: object = None,
-    ) -> None:
+    def __init__(self, first: ApiRequest, max_items: object = None) -> None:
         self._remaining = (
             None if max_items is None else validate_max_items(max_items, "None (no limit) or an integer >= 0")
         )
-        self._first = list_operations_request(
-            status=status, start_date=start_date, end_date=end_date, page_size=page_size
-        )
-        self._request: ApiRequest | None = None if self._remaining == 0 else self._first
+        self._first = first
+        self._request: ApiRequest | None = None if self._remaining == 0 else first
         self._seen_tokens: set[str] = set()
 
     def next_request(self) -> ApiRequest | None:
         return self._request
 
-    def take(self, page: OperationPage | LazyOperationPage) -> list[Any]:
-        """The operations of ``page`` to yield; prepares the request of the next page."""
-        operations = page.operations
+    def take(self, items: list[T], next_page_token: str | None) -> list[T]:
+        """The ``items`` of a page to yield; prepares the request of the next page."""
         if self._remaining is not None:
-            operations = operations[: self._remaining]
-            self._remaining -= len(operations)
-        token = page.next_page_token
+            items = items[: self._remaining]
+            self._remaining -= len(items)
+        token = next_page_token
         current = self._request.params.get("pageToken") if self._request and self._request.params else None
+        path = self._first.path
         if not token or self._remaining == 0:
             self._request = None
         elif token == current or token in self._seen_tokens:
             which = "the page just read" if token == current else "an earlier page"
             raise TwilioPushMalformedResponseError(
-                f"Twilio Push API answered GET {OPERATIONS_PATH} with pagination.next equal to the "
+                f"Twilio Push API answered GET {path} with pagination.next equal to the "
                 f"token of {which}: paging would never end.",
-                path=OPERATIONS_PATH,
+                path=path,
             )
         else:
             self._seen_tokens.add(token)
-            self._request = ApiRequest(
-                "GET", OPERATIONS_PATH, params={**(self._first.params or {}), "pageToken": token}
-            )
-        return operations
+            self._request = ApiRequest("GET", path, params={**(self._first.params or {}), "pageToken": token})
+        return items
 
 
 class ErrorsPager:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 from airflow_provider_twilio_push.core.request import OPERATION_ID_RE, ApiRequest
 from airflow_provider_twilio_push.core.retries import retry_after_seconds
 from airflow_provider_twilio_push.exceptions import (
+    TwilioErrorDetail,
     TwilioPushAPIError,
     TwilioPushAuthError,
     TwilioPushBadRequestError,
@@ -26,9 +27,11 @@ from airflow_provider_twilio_push.exceptions import (
     TwilioPushSendUncertainError,
     TwilioPushServerError,
 )
-from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage
+from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage, PushNotificationPage
 
 _BODY_PREVIEW = 80
+#: How many entries of an error body the message shows; ``error.errors`` has them all.
+MAX_ERRORS_SHOWN = 20
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,26 +41,28 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def error_for_status(
-    request: ApiRequest, response: httpx.Response, conn_id: str
+    request: ApiRequest, response: httpx.Response, connection: str
 ) -> TwilioPushAPIError | None:
-    """The typed error of a non-2xx response (``retry_after`` set from its header); None for a 2xx."""
+    """The typed error of a non-2xx response (``retry_after`` set from its header); None for a 2xx.
+
+    :param connection: How messages name the connection (``ConnectionSettings.name``).
+    """
     if response.is_success:
         return None
     status = response.status_code
-    body = _json_object_or_empty(response.content)
-    code = body.get("code")
-    twilio_message = body.get("message")
-    more_info = body.get("moreInfo", body.get("more_info"))
+    errors = twilio_errors(_json_object_or_empty(response.content))
     message = f"Twilio Push API answered {status} {response.reason_phrase} to {request.describe()}"
-    if twilio_message:
-        message += f": {twilio_message}"
-    if code is not None:
-        message += f" (Twilio error {code})"
+    if errors:
+        shown = "; ".join(error.describe() for error in errors[:MAX_ERRORS_SHOWN])
+        more = len(errors) - MAX_ERRORS_SHOWN
+        message += f": {shown}" + (f"; and {more} more (see the error's .errors)" if more > 0 else "")
+    first = errors[0] if errors else TwilioErrorDetail()
     error_class: type[TwilioPushAPIError]
     if status in (401, 403):
         error_class = TwilioPushAuthError
         message += (
-            f". Check the login (Account SID or API Key SID) and password of connection {conn_id!r}"
+            ". Check the Account SID or API Key SID (login) and the Auth Token or API Key secret "
+            f"(password) of {connection}"
             + (" and that it may use the Comms API" if status == 403 else "")
             + "."
         )
@@ -74,17 +79,44 @@ def error_for_status(
         message,
         http_status=status,
         path=request.path,
-        code=code if isinstance(code, int) else None,
-        twilio_message=twilio_message if isinstance(twilio_message, str) else None,
-        more_info=more_info if isinstance(more_info, str) else None,
+        code=first.code if isinstance(first.code, int) else None,
+        twilio_message=first.message,
+        more_info=first.info_url,
+        errors=errors,
     )
     error.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
     return error
 
 
-def transport_error(request: ApiRequest, exc: httpx.TransportError) -> TwilioPushConnectionError:
+def twilio_errors(body: dict[str, Any]) -> tuple[TwilioErrorDetail, ...]:
+    """Every entry of an error body: Twilio's contract says ``{"errors": [{"code", "message",
+    "infoUrl", "context"}]}``; a flat ``{"code", "message", "moreInfo"}`` (Twilio's older APIs) is
+    read too, and whatever is missing or of another type is left out."""
+    entries = body.get("errors")
+    items = [item for item in entries if isinstance(item, dict)] if isinstance(entries, list) else [body]
+    details = []
+    for item in items:
+        code, message = item.get("code"), item.get("message")
+        info_url = item.get("infoUrl", item.get("moreInfo", item.get("more_info")))
+        context = item.get("context")
+        detail = TwilioErrorDetail(
+            code=code if isinstance(code, int | str) and not isinstance(code, bool) and code != "" else None,
+            message=message if isinstance(message, str) and message else None,
+            info_url=info_url if isinstance(info_url, str) else None,
+            # The contract's own examples say "null" for no field.
+            context=context if isinstance(context, str) and context not in ("", "null") else None,
+        )
+        if detail.code is not None or detail.message is not None:
+            details.append(detail)
+    return tuple(details)
+
+
+def transport_error(
+    request: ApiRequest, exc: httpx.TransportError, base_url: str
+) -> TwilioPushConnectionError:
+    """No answer to ``request`` sent to ``base_url`` (which the connection checks holds no credentials)."""
     error = TwilioPushConnectionError(
-        f"No answer from the Twilio Push API to {request.describe()}: {type(exc).__name__}"
+        f"No answer from the Twilio Push API at {base_url} to {request.describe()}: {type(exc).__name__}"
         + (f" ({exc})" if str(exc) else ""),
         path=request.path,
     )
@@ -102,12 +134,12 @@ def decoding_error(request: ApiRequest, exc: httpx.DecodingError) -> TwilioPushM
 
 
 @contextmanager
-def typed_transport_errors(request: ApiRequest) -> Iterator[None]:
-    """Around sending ``request``: httpx's transport and decoding errors become ours."""
+def typed_transport_errors(request: ApiRequest, base_url: str) -> Iterator[None]:
+    """Around sending ``request`` to ``base_url``: httpx's transport and decoding errors become ours."""
     try:
         yield
     except httpx.TransportError as exc:
-        raise transport_error(request, exc) from None
+        raise transport_error(request, exc, base_url) from None
     except httpx.DecodingError as exc:
         raise decoding_error(request, exc) from None
 
@@ -205,6 +237,10 @@ def parse_operation(request: ApiRequest, response: httpx.Response) -> Operation:
 
 def parse_operation_page(request: ApiRequest, response: httpx.Response) -> OperationPage:
     return parse_model(request, response, OperationPage)
+
+
+def parse_push_notification_page(request: ApiRequest, response: httpx.Response) -> PushNotificationPage:
+    return parse_model(request, response, PushNotificationPage)
 
 
 class _UncheckedOperationPage(OperationPage):

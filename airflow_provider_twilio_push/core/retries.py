@@ -138,4 +138,5 @@ def uncertain_send_failures() -> Iterator[None]:
             code=exc.code,
             twilio_message=exc.twilio_message,
             more_info=exc.more_info,
+            errors=exc.errors,
         ) from exc

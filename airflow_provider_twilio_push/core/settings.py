@@ -35,6 +35,9 @@ class ConnectionSettings:
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     max_requests_per_second: float | None = None
+    #: How messages name the connection: "the connection 'my_id'", or "this connection" for the UI's
+    #: Test button, which tests an unsaved copy of the form under a random id.
+    name: str = "the connection"
 
     @property
     def account(self) -> tuple[str, str]:
@@ -51,20 +54,25 @@ def connection_settings(
     login: str | None,
     password: str | None,
     extra: Mapping[str, Any],
+    name: str | None = None,
 ) -> ConnectionSettings:
-    """Check an Airflow connection's fields and turn them into :class:`ConnectionSettings`."""
-    where = f"connection {conn_id!r}"
+    """Check an Airflow connection's fields and turn them into :class:`ConnectionSettings`.
+
+    Messages name the fields by their labels in the connection form, then by their names, and the
+    connection as ``name`` (default: "the connection '<conn_id>'").
+    """
+    name = name or f"the connection {conn_id!r}"
+    where = name[:1].upper() + name[1:]
     if not login:
         raise TwilioPushInvalidInputError(
-            f"The {where} has no login: set it to your Account SID (AC...) or API Key SID (SK...)."
+            f"{where} has no Account SID or API Key SID (login): set it to your Account SID (AC...) "
+            "or API Key SID (SK...)."
         )
     if not password:
-        raise TwilioPushInvalidInputError(
-            f"The {where} has no password: set it to your Auth Token or API Key secret."
-        )
+        raise TwilioPushInvalidInputError(f"{where} has no Auth Token or API Key secret (password).")
     if not isinstance(extra, Mapping):  # e.g. extra '[...]' in an AIRFLOW_CONN_ variable
         raise TwilioPushInvalidInputError(
-            f"The {where} has an extra that is not a JSON object (got {type(extra).__name__}): "
+            f"{where} has an extra that is not a JSON object (got {type(extra).__name__}): "
             'expected something like {"timeout": 10, "max_retries": 4}.'
         )
     return ConnectionSettings(
@@ -81,6 +89,7 @@ def connection_settings(
         max_requests_per_second=_extra_number(
             where, extra, "max_requests_per_second", None, float, minimum=0.001, expected="a number > 0"
         ),
+        name=name,
     )
 
 
@@ -99,17 +108,17 @@ def _base_url(where: str, host: str | None, schema: str | None, port: int | None
     # Before any message that quotes the host: it must not quote credentials.
     if parts is not None and (parts.username or parts.password):
         raise TwilioPushInvalidInputError(
-            f"The {where} has credentials inside its host URL: "
-            "put them in the login and password fields instead."
+            f"{where} has credentials inside its Base URL (host): put them in Account SID or API Key "
+            "SID (login) and Auth Token or API Key secret (password) instead."
         )
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise TwilioPushInvalidInputError(
-            f"The {where} has host {host!r}, which is not a base URL: "
+            f"{where} has Base URL (host) {host!r}, which is not a base URL: "
             f"expected something like {DEFAULT_BASE_URL!r}."
         )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise TwilioPushInvalidInputError(
-            f"The {where} uses http:// for the non-loopback host {parts.hostname!r}: "
+            f"{where} uses http:// for the non-loopback host {parts.hostname!r}: "
             "credentials would travel in clear text. Use https:// "
             "(plain http is accepted only for 127.0.0.1, ::1 and localhost, e.g. the emulator)."
         )
@@ -152,7 +161,7 @@ def _extra_number(
         or value < minimum
         or (isinstance(raw, float) and value != raw)  # int(2.5) would silently drop the .5
     ):
-        raise TwilioPushInvalidInputError(f"The {where} has extra {key}={raw!r}: expected {expected}.")
+        raise TwilioPushInvalidInputError(f"{where} has extra {key}={raw!r}: expected {expected}.")
     return value
 
 

@@ -1,6 +1,6 @@
 """The emulator's ASGI application.
 
-The Comms API routes (/v1) are plain ASGI: there are four of them, they carry the fault
+The Comms API routes (/v1) are plain ASGI: there are six of them, they carry the fault
 injection and the counters, and ``GET .../Operations/{id}`` is the hot path of every sensor.
 The control API (/_emulator) is a Starlette app.
 """
@@ -12,6 +12,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +20,12 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from airflow_provider_twilio_push.emulator.send_validation import validate_send
+from airflow_provider_twilio_push.emulator.send_validation import USER_ID_RE, validate_send
 from airflow_provider_twilio_push.emulator.state import (
+    NOTIFICATION_ID_RE,
+    NOTIFICATION_STATUSES,
     OPERATION_ID_RE,
+    PROVIDERS,
     STATUSES,
     EmulatorState,
     FaultDecision,
@@ -31,6 +35,8 @@ from airflow_provider_twilio_push.emulator.wire import (
     ROUTE_ERRORS,
     ROUTE_GET,
     ROUTE_LIST,
+    ROUTE_NOTIFICATION,
+    ROUTE_NOTIFICATIONS,
     ROUTE_SEND,
     UNMATCHED,
     ApiError,
@@ -47,7 +53,11 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 _SEND_PATH = "/v1/PushNotifications"
 _LIST_PATH = "/v1/PushNotifications/Operations"
 _OP_PREFIX = _LIST_PATH + "/"
+_NOTIFICATION_PREFIX = _SEND_PATH + "/"
 _ERRORS_SUFFIX = "/Errors"
+# Resources of the contract under /v1/PushNotifications/ that the emulator does not serve.
+_NOT_EMULATED = frozenset({"DeviceRegistrations", "Credentials", "Apps", "Users"})
+_TAGS_QUERY_RE = re.compile(r"(?:[a-zA-Z0-9._~-]+:[a-zA-Z0-9._~-]+;){1,10}")
 _JSON = b"application/json"
 _WWW_AUTHENTICATE = (b"www-authenticate", b'Basic realm="Twilio API"')
 _MALFORMED_HTML = b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1>"
@@ -74,19 +84,23 @@ class Reply:
         await send({"type": "http.response.body", "body": self.body})
 
 
-def _match(method: str, path: str) -> tuple[str, str, str | None]:
-    """``(counter key, allowed method or "" if no route, operation id)`` of a /v1 request."""
+def _match(method: str, path: str) -> tuple[str, tuple[str, ...], str | None]:
+    """``(counter key, allowed methods (none if no route), id in the path)`` of a /v1 request."""
     if path.startswith(_OP_PREFIX):
         rest = path[len(_OP_PREFIX) :]
         if "/" not in rest:
-            return ROUTE_GET.replace("GET", method, 1), "GET", rest
+            return ROUTE_GET.replace("GET", method, 1), ("GET",), rest
         if rest.endswith(_ERRORS_SUFFIX) and rest.count("/") == 1:
-            return ROUTE_ERRORS.replace("GET", method, 1), "GET", rest[: -len(_ERRORS_SUFFIX)]
+            return ROUTE_ERRORS.replace("GET", method, 1), ("GET",), rest[: -len(_ERRORS_SUFFIX)]
     elif path == _LIST_PATH:
-        return ROUTE_LIST.replace("GET", method, 1), "GET", None
+        return ROUTE_LIST.replace("GET", method, 1), ("GET",), None
     elif path == _SEND_PATH:
-        return ROUTE_SEND.replace("POST", method, 1), "POST", None
-    return f"{method} {UNMATCHED}", "", None
+        return f"{method} {_SEND_PATH}", ("GET", "POST"), None
+    elif path.startswith(_NOTIFICATION_PREFIX):
+        rest = path[len(_NOTIFICATION_PREFIX) :]
+        if rest and "/" not in rest and rest not in _NOT_EMULATED:
+            return ROUTE_NOTIFICATION.replace("GET", method, 1), ("GET",), rest
+    return f"{method} {UNMATCHED}", (), None
 
 
 def _query(scope: Scope) -> dict[str, str]:
@@ -129,6 +143,19 @@ _TOKEN_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
         "pageSize": lambda v: _is_int(v, 1, MAX_PAGE_SIZE),
         "after": lambda v: _is_int(v, 0),
     },
+    "notifications": {
+        "operationId": lambda v: v is None or isinstance(v, str),
+        "status": lambda v: v is None or v in NOTIFICATION_STATUSES,
+        "tags": lambda v: v is None or isinstance(v, str),
+        "startDate": _is_date,
+        "endDate": _is_date,
+        "user": lambda v: v is None or isinstance(v, str),
+        "provider": lambda v: v is None or v in PROVIDERS,
+        "pageSize": lambda v: _is_int(v, 1, MAX_PAGE_SIZE),
+        "after": lambda v: (
+            v is None or (isinstance(v, list) and len(v) == 3 and _is_cursor(v[:2]) and _is_int(v[2], 0))
+        ),
+    },
 }
 
 
@@ -138,6 +165,29 @@ def _page_token(raw: str, kind: str) -> dict[str, Any]:
     if not all(check(token.get(key)) for key, check in _TOKEN_FIELDS[kind].items()):
         raise ApiError(400, f"Invalid pageToken {raw!r}: pass the token of a previous page unchanged")
     return token
+
+
+def _paged_query(
+    params: dict[str, str], query: dict[str, Any], kind: str
+) -> tuple[int, dict[str, Any] | None]:
+    """The page size and the page token of a list request; a token carries the query it was
+    issued for into ``query`` (repeating the same filters is fine, different ones are 400)."""
+    size = _page_size(params, DEFAULT_PAGE_SIZE)
+    if not params.get("pageToken"):
+        return size, None
+    token = _page_token(params["pageToken"], kind)
+    for key, value in query.items():
+        if value is not None and value != token.get(key):
+            raise ApiError(400, f"{key} differs from the query the pageToken was issued for")
+        query[key] = token.get(key)
+    return _page_size(params, token["pageSize"]), token
+
+
+def _one_of(params: dict[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = params.get(name) or None
+    if value is not None and value not in allowed:
+        raise ApiError(400, f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
 
 
 def _date_param(params: dict[str, str], name: str) -> float | None:
@@ -202,6 +252,8 @@ class EmulatorApp:
             ROUTE_LIST: self._list_operations,
             ROUTE_GET: self._get_operation,
             ROUTE_ERRORS: self._list_errors,
+            ROUTE_NOTIFICATIONS: self._list_notifications,
+            ROUTE_NOTIFICATION: self._get_notification,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -226,15 +278,18 @@ class EmulatorApp:
         try:
             if not allowed:
                 raise ApiError(404, f"The requested resource {scope['path']} was not found")
-            if method != allowed:
-                raise ApiError(405, f"Method {method} not allowed here", [(b"allow", allowed.encode())])
+            if method not in allowed:
+                raise ApiError(
+                    405, f"Method {method} not allowed here", [(b"allow", ", ".join(allowed).encode())]
+                )
             self._authenticate(scope)
             decision = state.decide_fault(route)
+            # The contract: 429 and 503 say when to retry, in seconds.
+            retry_after = [(b"retry-after", str(state.faults.retry_after).encode())]
             if decision.kind == "429":
-                retry_after = str(state.faults.retry_after).encode()
-                raise ApiError(429, "Too Many Requests: slow down", [(b"retry-after", retry_after)])
+                raise ApiError(429, "Too Many Requests: slow down", retry_after)
             if decision.kind == "503":
-                raise ApiError(503, "Service Unavailable: try again later")
+                raise ApiError(503, "Service Unavailable: try again later", retry_after)
             if route == ROUTE_SEND:
                 reply = await self._send_push(scope, receive)
             else:
@@ -302,22 +357,12 @@ class EmulatorApp:
     def _list_operations(self, scope: Scope, _: str | None) -> Reply:
         params = _query(scope)
         query: dict[str, Any] = {
-            "status": params.get("status") or None,
+            "status": _one_of(params, "status", STATUSES),
             "startDate": _date_param(params, "startDate"),
             "endDate": _date_param(params, "endDate"),
         }
-        if query["status"] is not None and query["status"] not in STATUSES:
-            raise ApiError(400, f"status must be one of {', '.join(STATUSES)}, got {query['status']!r}")
-        before: tuple[int, str] | None = None
-        size = _page_size(params, DEFAULT_PAGE_SIZE)
-        if params.get("pageToken"):
-            token = _page_token(params["pageToken"], "operations")
-            for key, value in query.items():
-                if value is not None and value != token.get(key):
-                    raise ApiError(400, f"{key} differs from the query the pageToken was issued for")
-                query[key] = token.get(key)
-            size = _page_size(params, token["pageSize"])
-            before = (token["before"][0], token["before"][1]) if token["before"] else None
+        size, token = _paged_query(params, query, "operations")
+        before = (token["before"][0], token["before"][1]) if token and token["before"] else None
         now = self.state.clock.now()
         ops, more = self.state.list_operations(
             now=now,
@@ -362,15 +407,78 @@ class EmulatorApp:
         }
         return Reply(200, dumps(body))
 
+    def _list_notifications(self, scope: Scope, _: str | None) -> Reply:
+        params = _query(scope)
+        query: dict[str, Any] = {
+            "operationId": params.get("operationId") or None,
+            "status": _one_of(params, "status", NOTIFICATION_STATUSES),
+            "tags": params.get("tags") or None,
+            "startDate": _date_param(params, "startDate"),
+            "endDate": _date_param(params, "endDate"),
+            "user": params.get("user") or None,
+            "provider": _one_of(params, "provider", PROVIDERS),
+        }
+        if query["operationId"] is not None and not OPERATION_ID_RE.fullmatch(query["operationId"]):
+            raise ApiError(400, f"operationId must be an operation id, got {query['operationId']!r}")
+        if query["user"] is not None and not USER_ID_RE.fullmatch(query["user"]):
+            raise ApiError(
+                400, f"user must be a user id like comms_pushnotificationuser_..., got {query['user']!r}"
+            )
+        if query["tags"] is not None and not _TAGS_QUERY_RE.fullmatch(query["tags"]):
+            raise ApiError(
+                400,
+                f"tags must be 1 to 10 'key:value;' pairs such as 'campaign:spring;', got {query['tags']!r}",
+            )
+        size, token = _paged_query(params, query, "notifications")
+        after = token["after"] if token else None
+        tags = dict(pair.split(":", 1) for pair in (query["tags"] or "").split(";") if pair)
+        now = self.state.clock.now()
+        found, more = self.state.list_notifications(
+            now=now,
+            after=(after[0], after[1], after[2]) if after else None,
+            limit=size,
+            operation_id=query["operationId"],
+            status=query["status"],
+            provider=query["provider"],
+            user=query["user"],
+            tags=tags,
+            start=query["startDate"],
+            end=query["endDate"],
+        )
+        page = {"kind": "notifications", **query, "pageSize": size}
+        last = [found[-1][0].created_s, found[-1][0].id, found[-1][1]] if found else None
+        pagination = {
+            "next": encode_token({**page, "after": last}) if more else None,
+            "self": encode_token({**page, "after": after}),
+        }
+        items = [op.notification(k, now) for op, k in found]
+        return Reply(200, dumps({"pushNotifications": items, "pagination": pagination}))
+
+    def _get_notification(self, scope: Scope, notification_id: str | None) -> Reply:
+        assert notification_id is not None
+        if not NOTIFICATION_ID_RE.fullmatch(notification_id):
+            raise ApiError(
+                400,
+                f"Invalid push notification id {notification_id!r}: expected comms_pushnotification_ "
+                "and 26 to 35 lower-case Crockford base32 characters",
+            )
+        found = self.state.find_notification(notification_id)
+        if found is None:
+            raise ApiError(
+                404, f"Push notification {notification_id} was not found (records are kept 7 days)"
+            )
+        op, k = found
+        return Reply(200, dumps(op.notification(k, self.state.clock.now(), content=True)))
+
     async def _send_push(self, scope: Scope, receive: Receive) -> Reply:
         raw = await _read_body(receive)
         try:
             body = json.loads(raw)
         except ValueError as exc:
             raise ApiError(400, f"The request body is not valid JSON: {exc}") from None
-        recipients, send_at = validate_send(body)
+        send, send_at = validate_send(body, self.state.clock.now())
         message = {key: value for key, value in body.items() if key != "to"}
-        op = self.state.create_send(recipients, send_at, message)
+        op = self.state.create_send(send, send_at, message)
         location = f"{self._base_url(scope)}{_OP_PREFIX}{op.id}"
         reply = {"operationId": op.id, "operationLocation": location}
         return Reply(202, dumps(reply), [(b"location", location.encode())])

@@ -17,7 +17,11 @@ class EmulatorControlError(RuntimeError):
     """The control API answered with an error; ``status`` and ``body`` say which."""
 
     def __init__(self, status: int, body: Any) -> None:
-        message = body.get("message") if isinstance(body, dict) else body
+        errors = body.get("errors") if isinstance(body, dict) else None
+        if isinstance(errors, list):
+            message: Any = "; ".join(str(error.get("message")) for error in errors if isinstance(error, dict))
+        else:
+            message = body
         super().__init__(f"emulator control API answered {status}: {message}")
         self.status = status
         self.body = body

@@ -236,4 +236,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     message = {404: "No such control endpoint", 405: "Method not allowed here"}.get(
         exc.status_code, exc.detail
     )
-    return Response(error_body(exc.status_code, message), exc.status_code, exc.headers, "application/json")
+    return Response(
+        error_body(exc.status_code, [(None, message)]), exc.status_code, exc.headers, "application/json"
+    )

@@ -26,7 +26,7 @@ from airflow_provider_twilio_push.emulator import (
 from airflow_provider_twilio_push.emulator.control import EmulatorControl
 
 _READY_RE = re.compile(r"^Twilio Push emulator listening on (http://\S+)$")
-_CONN_RE = re.compile(rf"^{CONN_ENV_VAR}='(.*)'$")
+_CONN_RE = re.compile(rf"^export {CONN_ENV_VAR}='(.*)'$")
 
 
 class EmulatorStartError(RuntimeError):

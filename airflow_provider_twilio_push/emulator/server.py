@@ -21,7 +21,8 @@ READY_PREFIX = "Twilio Push emulator listening on "
 
 def ready_lines(base_url: str, account_sid: str, auth_token: str) -> list[str]:
     conn = {"conn_type": "twilio_push", "host": base_url, "login": account_sid, "password": auth_token}
-    return [f"{READY_PREFIX}{base_url}", f"{CONN_ENV_VAR}='{json.dumps(conn)}'"]
+    # The second line pastes into a shell as it is.
+    return [f"{READY_PREFIX}{base_url}", f"export {CONN_ENV_VAR}='{json.dumps(conn)}'"]
 
 
 class _Server(uvicorn.Server):

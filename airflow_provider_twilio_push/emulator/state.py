@@ -12,7 +12,10 @@ numbers and the clock's current time, so reads are cheap and each one is consist
   (SCHEDULED -> PROCESSING -> COMPLETED, or to CANCELED from either of the first two).
 
 The addressable notifications are processed one after the other, evenly over ``duration``
-seconds from the start; the failing ones are spread evenly among them.
+seconds from the start; the failing ones are spread evenly among them. Each addressable
+notification is a resource of its own (``GET /v1/PushNotifications``), whose status follows
+from its place in that order, so that counting the notifications of an operation by status
+gives its stats; unaddressable recipients get no notification (no attempt was made).
 """
 
 from __future__ import annotations
@@ -29,10 +32,14 @@ from typing import Any
 
 RETENTION_SECONDS = 7 * 24 * 3600
 TIME_EPSILON = 1e-6
-MAX_RECIPIENTS = 10_000
 OPERATION_ID_RE = re.compile(r"^comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}$")
 STATUSES = ("SCHEDULED", "PROCESSING", "COMPLETED", "CANCELED")
 PROVIDERS = ("FCM", "APN")
+NOTIFICATION_STATUSES = ("SCHEDULED", "QUEUED", "SENT", "FAILED", "CANCELED")
+NOTIFICATION_ID_RE = re.compile(r"^comms_pushnotification_[0-7][a-hjkmnpqrstv-z0-9]{25,34}$")
+#: The App a send without ``from.appName`` uses: the default title of its notifications.
+DEFAULT_APP_NAME = "emulator_app"
+SCENARIO_CONTENT = {"title": DEFAULT_APP_NAME, "body": "An emulated push notification"}
 
 #: Failure codes of the (emulator-defined) Errors endpoint.
 ERROR_CATALOG: dict[int, str] = {
@@ -54,6 +61,11 @@ _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 # Ids carry a ULID-like timestamp of this epoch plus the operation's sequence number (in ms),
 # so that they are deterministic given the seed and sort in creation order.
 _ID_EPOCH_MS = 1_705_311_000_000  # 2024-01-15T09:30:00Z
+# Notification ids carry their operation's sequence number as the time part and their recipient
+# index, scrambled by an invertible multiplication, as the random part.
+_ID_BITS = 2**80
+_ID_MULTIPLIER = 0x9E3779B97F4A7C15F39D  # odd, so invertible modulo 2**80
+_ID_INVERSE = pow(_ID_MULTIPLIER, -1, _ID_BITS)
 
 
 def ulid(timestamp_ms: int, randomness: int) -> str:
@@ -64,6 +76,19 @@ def ulid(timestamp_ms: int, randomness: int) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return "".join(reversed(chars))
+
+
+def parse_ulid(text: str) -> tuple[int, int] | None:
+    """``(timestamp_ms, randomness)`` of 26 lower-case Crockford base32 characters; None otherwise."""
+    if len(text) != 26:
+        return None
+    value = 0
+    for char in text:
+        digit = _CROCKFORD.find(char)
+        if digit < 0:
+            return None
+        value = value << 5 | digit
+    return value >> 80, value & (_ID_BITS - 1)
 
 
 def stable_hash(*parts: object) -> int:
@@ -127,6 +152,28 @@ class Clock:
 
 
 @dataclass(frozen=True, slots=True)
+class Recipient:
+    """One recipient of a send: a device token, or a user (whose provider the emulator picks)."""
+
+    provider: str
+    token: str | None = None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendDetails:
+    """What a send asked for, as its notifications show it."""
+
+    recipients: tuple[Recipient, ...]
+    sender: dict[str, str]
+    priority: str
+    sound: str | None
+    tags: dict[str, str]
+    title: str | None
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
 class Failure:
     """One failed notification: the recipient's index in the send, its provider, an error code."""
 
@@ -151,13 +198,22 @@ class Operation:
     #: Sends: what the send asked for besides its recipients (content, tags...), for the control API.
     message: dict[str, Any] | None = None
     canceled_at: float | None = None
+    #: Sends: what was asked for, and the recipient index at each processing position (the
+    #: failing ones at the failure positions). Scenarios have neither: position = index.
+    send: SendDetails | None = None
+    order: tuple[int, ...] | None = None
     created_s: int = field(init=False)
     created_iso: str = field(init=False)
     _final: bytes | None = field(default=None, init=False)
+    _positions: list[int] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.created_s = math.floor(self.accepted_at)
         self.created_iso = iso(self.created_s)
+        if self.order is not None:
+            self._positions = [-1] * self.total
+            for k, index in enumerate(self.order):
+                self._positions[index] = k
 
     @property
     def addressable(self) -> int:
@@ -205,7 +261,11 @@ class Operation:
         return min(self.failures, max(0, (highest_odd + 1) // 2))
 
     def failure_position(self, j: int) -> int:
-        return ((2 * j + 1) * self.addressable) // (2 * self.failures)
+        return failure_position(j, self.addressable, self.failures)
+
+    def is_failure(self, k: int) -> bool:
+        """Whether the notification processed at position ``k`` fails."""
+        return self.failed_among(k + 1) > self.failed_among(k)
 
     def failure_time(self, j: int) -> float:
         return self.start_at + self.duration * (self.failure_position(j) + 1) / self.addressable
@@ -291,13 +351,107 @@ class Operation:
     def failure(self, j: int) -> Failure:
         if self.failure_details is not None:
             return self.failure_details[j]
-        h = stable_hash(self.seed, self.seq, "failure", j)
-        return Failure(self.failure_position(j), PROVIDERS[h & 1], _ERROR_WHEEL[h % len(_ERROR_WHEEL)])
+        position = self.failure_position(j)
+        code = _ERROR_WHEEL[stable_hash(self.seed, self.seq, "failure", j) % len(_ERROR_WHEEL)]
+        return Failure(position, self.provider_of(position), code)
+
+    # -- notifications: by recipient ``index`` (their id) and processing position ``k`` --------
 
     def notification_id(self, index: int) -> str:
-        return "comms_pushnotification_" + ulid(
-            _ID_EPOCH_MS + self.seq, stable_hash(self.seed, self.seq, "notification", index)
+        scrambled = (index * _ID_MULTIPLIER + stable_hash(self.seed, self.seq, "notification")) % _ID_BITS
+        return "comms_pushnotification_" + ulid(_ID_EPOCH_MS + self.seq, scrambled)
+
+    def index_of(self, randomness: int) -> int:
+        """The recipient index of the notification id with this random part."""
+        return ((randomness - stable_hash(self.seed, self.seq, "notification")) * _ID_INVERSE) % _ID_BITS
+
+    def recipient_at(self, k: int) -> int:
+        return k if self.order is None else self.order[k]
+
+    def position_of(self, index: int) -> int | None:
+        """The processing position of recipient ``index``; None if it is unaddressable or unknown."""
+        if self._positions is None:
+            return index if 0 <= index < self.addressable else None
+        k = self._positions[index] if 0 <= index < self.total else -1
+        return None if k < 0 else k
+
+    def provider_of(self, index: int) -> str:
+        if self.send is not None:
+            return self.send.recipients[index].provider
+        return PROVIDERS[stable_hash(self.seed, self.seq, "provider", index) & 1]
+
+    def positions(self, start: int, status: str | None, now: float) -> Iterator[int]:
+        """The processing positions from ``start`` on whose notification has ``status`` (any if None)."""
+        op_status, _, _, sent, failed, _, _ = self.snapshot(now)
+        processed = sent + failed
+        n = self.addressable
+        if status is None:
+            return iter(range(start, n))
+        if status == "FAILED":
+            return (self.failure_position(j) for j in range(self.failed_among(start), failed))
+        if status == "SENT":
+            return (k for k in range(start, processed) if not self.is_failure(k))
+        if status == "SCHEDULED":
+            return iter(range(start if op_status == "SCHEDULED" else n, n))
+        waiting = {"QUEUED": "PROCESSING", "CANCELED": "CANCELED"}[status]
+        return iter(range(max(start, processed) if op_status == waiting else n, n))
+
+    def notification(self, k: int, now: float, *, content: bool = False) -> dict[str, Any]:
+        """The notification processed at position ``k``, as of ``now`` (wire JSON, camelCase)."""
+        op_status, _, _, sent, failed, _, _ = self.snapshot(now)
+        processed = sent + failed
+        updated: float = self.created_s
+        if op_status == "SCHEDULED":
+            status = "SCHEDULED"
+        elif k < processed:
+            status = "FAILED" if self.is_failure(k) else "SENT"
+            updated = self.start_at + self.duration * (k + 1) / self.addressable
+        elif op_status == "PROCESSING":
+            status = "QUEUED"
+        else:
+            status = "CANCELED"
+            updated = self.canceled_at or updated
+        index = self.recipient_at(k)
+        provider = self.provider_of(index)
+        send = self.send
+        sender = {} if send is None else send.sender
+        credential = sender.get(provider.lower()) or default_credential(self.seed, provider)
+        to: dict[str, str]
+        if send is None:
+            to = {"token": f"emulated-device-token-{self.seq}-{index}", "provider": provider}
+        else:
+            recipient = send.recipients[index]
+            to = (
+                {"userId": recipient.user_id}
+                if recipient.user_id
+                else {"token": str(recipient.token), "provider": provider}
+            )
+        item: dict[str, Any] = {
+            "id": self.notification_id(index),
+            "from": {provider.lower(): credential},
+            "to": to,
+        }
+        if content:
+            if send is None:
+                item["content"] = dict(SCENARIO_CONTENT)
+            else:
+                title = send.title or sender.get("appName") or DEFAULT_APP_NAME
+                item["content"] = {"title": title, "body": send.body}
+        item.update(
+            status=status,
+            priority="HIGH" if send is None else send.priority,
+            sound=None if send is None else send.sound,
+            createdAt=self.created_iso,
+            updatedAt=iso(max(updated, self.created_s)),
         )
+        return item
+
+    def addresses(self, k: int, provider: str | None, user: str | None) -> bool:
+        """Whether the notification at position ``k`` goes to ``provider`` and ``user`` (if given)."""
+        index = self.recipient_at(k)
+        if provider is not None and self.provider_of(index) != provider:
+            return False
+        return user is None or (self.send is not None and self.send.recipients[index].user_id == user)
 
     def error(self, j: int) -> dict[str, Any]:
         failure = self.failure(j)
@@ -325,11 +479,35 @@ class Operation:
         }
 
 
+def failure_position(j: int, addressable: int, failures: int) -> int:
+    """The processing position of failure ``j`` of ``failures`` spread evenly over ``addressable``."""
+    return ((2 * j + 1) * addressable) // (2 * failures)
+
+
+def default_credential(seed: int, provider: str) -> str:
+    """The id of the emulated App's credential for ``provider``."""
+    return "comms_credential_" + ulid(_ID_EPOCH_MS, stable_hash(seed, "credential", provider))
+
+
+def _processing_order(total: int, unaddressable: set[int], failing: list[int]) -> tuple[int, ...]:
+    """The recipient index at each processing position: the failing ones at the failure
+    positions, the other addressable ones in between, in index order."""
+    addressable = total - len(unaddressable)
+    order = [-1] * addressable
+    for j, index in enumerate(failing):
+        order[failure_position(j, addressable, len(failing))] = index
+    failing_set = set(failing)
+    rest = (i for i in range(total) if i not in unaddressable and i not in failing_set)
+    return tuple(next(rest) if index < 0 else index for index in order)
+
+
 class OperationStore:
-    """Operations by id, and their keys ``(created_s, id)`` in ascending order for listing."""
+    """Operations by id and by sequence number, and their keys ``(created_s, id)`` in ascending
+    order for listing."""
 
     def __init__(self) -> None:
         self.by_id: dict[str, Operation] = {}
+        self.by_seq: dict[int, Operation] = {}
         self._keys: list[tuple[int, str]] = []
 
     def __len__(self) -> int:
@@ -337,6 +515,7 @@ class OperationStore:
 
     def add(self, op: Operation) -> None:
         self.by_id[op.id] = op
+        self.by_seq[op.seq] = op
         insort(self._keys, op.sort_key)
 
     def newest_first(self, before: tuple[int, str] | None = None) -> Iterator[Operation]:
@@ -493,6 +672,8 @@ class EmulatorState:
         start_in: float = 0.0,
         age: float = 0.0,
         failure_details: tuple[Failure, ...] | None = None,
+        send: SendDetails | None = None,
+        order: tuple[int, ...] | None = None,
         message: dict[str, Any] | None = None,
     ) -> Operation:
         seq = self._seq
@@ -509,6 +690,8 @@ class EmulatorState:
             start_at=accepted + start_in,
             duration=duration,
             failure_details=failure_details,
+            send=send,
+            order=order,
             message=message,
         )
         self.operations.add(op)
@@ -540,20 +723,22 @@ class EmulatorState:
         )
 
     def create_send(
-        self, recipients: list[tuple[str, str]], send_at: float | None, message: dict[str, Any] | None = None
+        self, send: SendDetails, send_at: float | None, message: dict[str, Any] | None = None
     ) -> Operation:
-        """An operation for ``(token, provider)`` recipients, shaped by their tokens.
+        """An operation for a send's recipients, shaped by their tokens.
 
         ``message`` is the rest of the send (content, tags...), kept for the control API.
 
         A token starting with ``unaddressable`` is unaddressable, one starting with ``fail`` fails
-        (``fail-52143...`` picks that error code); the default ratios apply to the others.
+        (``fail-52143...`` picks that error code); the default ratios apply to the others (users
+        included).
         """
+        recipients = send.recipients
         unaddressable: list[int] = []
         failing: list[int] = []
         others: list[int] = []
-        for i, (token, _) in enumerate(recipients):
-            lowered = token.lower()
+        for i, recipient in enumerate(recipients):
+            lowered = (recipient.token or "").lower()
             if lowered.startswith("unaddressable"):
                 unaddressable.append(i)
             elif lowered.startswith("fail"):
@@ -565,26 +750,29 @@ class EmulatorState:
         extra_failing = min(len(others) - extra_unaddressable, round_half_up(len(others) * d.failure_ratio))
         rng = random.Random(stable_hash(self.seed, "send", self._seq))
         picked = rng.sample(others, extra_unaddressable + extra_failing)
+        unaddressable += picked[:extra_unaddressable]
         failing = sorted(failing + picked[extra_unaddressable:])
-        details = tuple(self._send_failure(i, *recipients[i]) for i in failing)
+        details = tuple(self._send_failure(i, recipients[i]) for i in failing)
         now = self.clock.now()
         return self._new_operation(
             total=len(recipients),
-            unaddressable=len(unaddressable) + extra_unaddressable,
+            unaddressable=len(unaddressable),
             failures=len(failing),
             duration=d.duration,
             start_in=0.0 if send_at is None else max(0.0, send_at - now),
             failure_details=details,
+            send=send,
+            order=_processing_order(len(recipients), set(unaddressable), failing),
             message=message,
         )
 
-    def _send_failure(self, index: int, token: str, provider: str) -> Failure:
-        match = _FAIL_TOKEN_CODE_RE.match(token.lower())
+    def _send_failure(self, index: int, recipient: Recipient) -> Failure:
+        match = _FAIL_TOKEN_CODE_RE.match((recipient.token or "").lower())
         if match and int(match.group(1)) in ERROR_CATALOG:
             code = int(match.group(1))
         else:
             code = _ERROR_WHEEL[stable_hash(self.seed, self._seq, "code", index) % len(_ERROR_WHEEL)]
-        return Failure(index, provider, code)
+        return Failure(index, recipient.provider, code)
 
     def live_operation(self, op_id: str) -> Operation | None:
         """The operation, unless it is unknown or older than the 7-day retention."""
@@ -592,6 +780,71 @@ class EmulatorState:
         if op is None or op.expired(self.clock.now()):
             return None
         return op
+
+    def find_notification(self, notification_id: str) -> tuple[Operation, int] | None:
+        """The live operation and processing position of a notification id; None if unknown."""
+        parsed = parse_ulid(notification_id.removeprefix("comms_pushnotification_"))
+        if parsed is None:
+            return None
+        op = self.operations.by_seq.get(parsed[0] - _ID_EPOCH_MS)
+        if op is None or op.expired(self.clock.now()):
+            return None
+        k = op.position_of(op.index_of(parsed[1]))
+        return None if k is None else (op, k)
+
+    def list_notifications(
+        self,
+        *,
+        now: float,
+        after: tuple[int, str, int] | None,
+        limit: int,
+        operation_id: str | None,
+        status: str | None,
+        provider: str | None,
+        user: str | None,
+        tags: dict[str, str],
+        start: float | None,
+        end: float | None,
+    ) -> tuple[list[tuple[Operation, int]], bool]:
+        """Up to ``limit`` notifications ``(operation, position)`` after the cursor ``after``
+        (``(created_s, operation id, position)``), newest operation first and each operation's in
+        processing order; and whether more follow."""
+        found: list[tuple[Operation, int]] = []
+        for op, first in self._notification_sources(after, operation_id):
+            if op.expired(now) or (start is not None and op.created_s < start):
+                if operation_id is None:
+                    break  # every operation after this one is older still
+                continue
+            if end is not None and op.created_s >= end:
+                continue
+            if tags and (op.send is None or any(op.send.tags.get(k) != v for k, v in tags.items())):
+                continue
+            if user is not None and (op.send is None or all(r.user_id != user for r in op.send.recipients)):
+                continue
+            for k in op.positions(first, status, now):
+                if op.addresses(k, provider, user):
+                    if len(found) == limit:
+                        return found, True
+                    found.append((op, k))
+        return found, False
+
+    def _notification_sources(
+        self, after: tuple[int, str, int] | None, operation_id: str | None
+    ) -> Iterator[tuple[Operation, int]]:
+        """The operations to list from, each with the position to start at."""
+        if operation_id is not None:
+            op = self.operations.by_id.get(operation_id)
+            if op is not None and (after is None or after[1] == op.id):
+                yield op, 0 if after is None else after[2] + 1
+            return
+        before = None
+        if after is not None:
+            cursor_op = self.operations.by_id.get(after[1])
+            if cursor_op is not None:
+                yield cursor_op, after[2] + 1
+            before = (after[0], after[1])
+        for op in self.operations.newest_first(before):
+            yield op, 0
 
     def cancel(self, op: Operation) -> bool:
         """Cancel the operation now; False if it had already COMPLETED. Canceling twice is a no-op."""

@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 ROUTE_SEND = "POST /v1/PushNotifications"
+ROUTE_NOTIFICATIONS = "GET /v1/PushNotifications"
+ROUTE_NOTIFICATION = "GET /v1/PushNotifications/{id}"
 ROUTE_LIST = "GET /v1/PushNotifications/Operations"
 ROUTE_GET = "GET /v1/PushNotifications/Operations/{id}"
 ROUTE_ERRORS = "GET /v1/PushNotifications/Operations/{id}/Errors"
 #: The /v1 route templates: keys of the counters and of fault scoping.
-ROUTES = (ROUTE_SEND, ROUTE_LIST, ROUTE_GET, ROUTE_ERRORS)
+ROUTES = (ROUTE_SEND, ROUTE_NOTIFICATIONS, ROUTE_NOTIFICATION, ROUTE_LIST, ROUTE_GET, ROUTE_ERRORS)
 #: Counter key (after the method) of requests to paths outside the routes above.
 UNMATCHED = "(unmatched)"
 
@@ -31,31 +34,50 @@ ERROR_CODES = {
 }
 
 
-def error_body(status: int, message: str) -> bytes:
-    """The one error shape of every error response."""
+def error_body(status: int, problems: list[tuple[str | None, str]]) -> bytes:
+    """The one error shape of every error response, Twilio's ``TwilioErrors``.
+
+    ``problems`` are ``(context, message)`` pairs; ``context`` is a JSON path to the errant
+    field of the request (``$.to[0].token``), or None when no field is to blame.
+    """
     code = ERROR_CODES.get(status, 20000 + status)
+    info_url = f"https://www.twilio.com/docs/api/errors/{code}"
     return dumps(
         {
-            "code": code,
-            "message": message,
-            "moreInfo": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status,
+            "errors": [
+                {"code": code, "message": message, "infoUrl": info_url, "context": context}
+                for context, message in problems
+            ]
         }
     )
 
 
 class ApiError(Exception):
-    """An error answer: its status, message and extra headers."""
+    """An error answer: its status, what was wrong (``(context, message)`` pairs), extra headers."""
 
-    def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        *,
+        context: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
+        self.problems: list[tuple[str | None, str]] = [(context, message)]
         self.headers = headers or []
+
+    @classmethod
+    def invalid(cls, problems: list[tuple[str | None, str]]) -> ApiError:
+        """A 400 naming every problem found in a request."""
+        error = cls(400, problems[0][1], context=problems[0][0])
+        error.problems = problems
+        return error
 
     @property
     def body(self) -> bytes:
-        return error_body(self.status, self.message)
+        return error_body(self.status, self.problems)
 
 
 def dumps(value: Any) -> bytes:
@@ -79,17 +101,28 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
-def parse_datetime(text: str, *, require_tz: bool = False) -> float | None:
+def parse_datetime(text: str) -> float | None:
     """An ISO 8601 date or date-time as epoch seconds (no time zone means UTC); None if unparsable."""
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        if require_tz:
-            return None
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+
+
+def parse_rfc3339(text: str) -> float | None:
+    """An RFC 3339 date-time (``2025-11-11T11:11:00Z``) as epoch seconds; None if it is not one."""
+    if not _RFC3339.fullmatch(text):
+        return None
+    try:
+        return datetime.fromisoformat(text.upper()).timestamp()
+    except ValueError:
+        return None
 
 
 def encode_token(data: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""TwilioPushHook: the Comms API's push-notification Operations endpoints, sync and async."""
+"""TwilioPushHook: the Comms API's push-notification endpoints (operations, notifications, sends),
+sync and async."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from airflow_provider_twilio_push.core.request import (
     ApiRequest,
     get_operation_request,
     list_operations_request,
+    list_push_notifications_request,
     send_request,
 )
 from airflow_provider_twilio_push.core.response import (
@@ -25,6 +27,7 @@ from airflow_provider_twilio_push.core.response import (
     parse_lazy_operation_page,
     parse_operation,
     parse_operation_page,
+    parse_push_notification_page,
     parse_send_response,
     typed_transport_errors,
 )
@@ -36,7 +39,15 @@ from airflow_provider_twilio_push.core.settings import (
     shared_ssl_context,
 )
 from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError, TwilioPushRateLimitedError
-from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage, OperationStatus
+from airflow_provider_twilio_push.models import (
+    Operation,
+    OperationError,
+    OperationPage,
+    OperationStatus,
+    PushNotification,
+    PushNotificationPage,
+    PushNotificationStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +99,7 @@ class TwilioPushHook(BaseHook):
         self.retry_backoff = retry_backoff
         self.retry_backoff_max = retry_backoff_max
         self._settings: ConnectionSettings | None = None
+        self._connection_name: str | None = None  # for messages; None: "the connection '<id>'"
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
 
@@ -109,6 +121,7 @@ class TwilioPushHook(BaseHook):
             login=conn.login,
             password=conn.password,
             extra=extra,
+            name=self._connection_name,
         )
 
     def _missing_connection(self) -> TwilioPushInvalidInputError:
@@ -196,7 +209,7 @@ class TwilioPushHook(BaseHook):
         request: ApiRequest, response: httpx.Response, settings: ConnectionSettings
     ) -> httpx.Response:
         """``response`` if it is a 2xx, else its typed error; a 429 pauses every request to the account."""
-        error = error_for_status(request, response, settings.conn_id)
+        error = error_for_status(request, response, settings.name)
         if error is None:
             return response
         if isinstance(error, TwilioPushRateLimitedError) and error.retry_after:
@@ -214,7 +227,7 @@ class TwilioPushHook(BaseHook):
             with attempt:
                 if (wait := pacer_for(settings).book_slot()) > 0:
                     time.sleep(wait)
-                with typed_transport_errors(request):
+                with typed_transport_errors(request, settings.base_url):
                     response = client.request(
                         request.method, request.path, params=request.params, json=request.body
                     )
@@ -228,7 +241,7 @@ class TwilioPushHook(BaseHook):
         async for attempt in AsyncRetrying(**self._retry_options(request, settings, None)):
             with attempt:
                 await _await_slot(pacer_for(settings))
-                with typed_transport_errors(request):
+                with typed_transport_errors(request, settings.base_url):
                     response = await client.request(
                         request.method, request.path, params=request.params, json=request.body
                     )
@@ -307,15 +320,15 @@ class TwilioPushHook(BaseHook):
         :class:`TwilioPushMalformedResponseError` after those before it were yielded, and one past
         ``max_items`` is never read.
         """
-        pager = Pager(
-            status=status, start_date=start_date, end_date=end_date, page_size=page_size, max_items=max_items
+        first = list_operations_request(
+            status=status, start_date=start_date, end_date=end_date, page_size=page_size
         )
-        return self._iter_pages(pager)
+        return self._iter_pages(Pager(first, max_items))
 
-    def _iter_pages(self, pager: Pager) -> Iterator[Operation]:
+    def _iter_pages(self, pager: Pager[Any]) -> Iterator[Operation]:
         while (request := pager.next_request()) is not None:
             page = parse_lazy_operation_page(request, self._request(request))
-            yield from page.validated(pager.take(page))
+            yield from page.validated(pager.take(page.operations, page.next_page_token))
 
     def aiter_operations(
         self,
@@ -327,15 +340,15 @@ class TwilioPushHook(BaseHook):
         max_items: int | None = None,
     ) -> AsyncIterator[Operation]:
         """The async twin of :meth:`iter_operations`: ``async for operation in hook.aiter_operations()``."""
-        pager = Pager(
-            status=status, start_date=start_date, end_date=end_date, page_size=page_size, max_items=max_items
+        first = list_operations_request(
+            status=status, start_date=start_date, end_date=end_date, page_size=page_size
         )
-        return self._aiter_pages(pager)
+        return self._aiter_pages(Pager(first, max_items))
 
-    async def _aiter_pages(self, pager: Pager) -> AsyncIterator[Operation]:
+    async def _aiter_pages(self, pager: Pager[Any]) -> AsyncIterator[Operation]:
         while (request := pager.next_request()) is not None:
             page = parse_lazy_operation_page(request, await self._arequest(request))
-            for operation in page.validated(pager.take(page)):
+            for operation in page.validated(pager.take(page.operations, page.next_page_token)):
                 yield operation
 
     def get_operation_errors(self, operation_id: str, *, max_items: int = 1000) -> list[OperationError]:
@@ -357,6 +370,140 @@ class TwilioPushHook(BaseHook):
             pager.add(request, await self._arequest(request))
         return pager.errors
 
+    # -- notifications -------------------------------------------------------------------------
+
+    def list_push_notifications(
+        self,
+        *,
+        operation_id: str | None = None,
+        status: PushNotificationStatus | str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        user: str | None = None,
+        provider: str | None = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> PushNotificationPage:
+        """Fetch one page of push notifications (``GET /v1/PushNotifications``).
+
+        :param operation_id: Only the notifications of this operation (a send).
+        :param status: Only those with this status (``SCHEDULED``, ``QUEUED``, ``SENT``, ``FAILED``
+            or ``CANCELED``; any case).
+        :param tags: Only those whose send had all of these tags: a dict, or Twilio's
+            ``"key:value;key2:value2;"`` text.
+        :param start_date: Only those created after this (aware datetime or ISO 8601 string).
+        :param end_date: Only those created before this.
+        :param user: Only those sent to this user (``comms_pushnotificationuser_...``).
+        :param provider: Only those sent through ``FCM`` or ``APN``.
+        :param page_size: 1 to 1000.
+        :param page_token: ``next_page_token`` of the previous page.
+        """
+        request = list_push_notifications_request(
+            operation_id=operation_id,
+            status=status,
+            tags=tags,
+            start_date=start_date,
+            end_date=end_date,
+            user=user,
+            provider=provider,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return parse_push_notification_page(request, self._request(request))
+
+    async def alist_push_notifications(
+        self,
+        *,
+        operation_id: str | None = None,
+        status: PushNotificationStatus | str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        user: str | None = None,
+        provider: str | None = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> PushNotificationPage:
+        request = list_push_notifications_request(
+            operation_id=operation_id,
+            status=status,
+            tags=tags,
+            start_date=start_date,
+            end_date=end_date,
+            user=user,
+            provider=provider,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return parse_push_notification_page(request, await self._arequest(request))
+
+    def iter_push_notifications(
+        self,
+        *,
+        operation_id: str | None = None,
+        status: PushNotificationStatus | str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        user: str | None = None,
+        provider: str | None = None,
+        page_size: int = 1000,
+        max_items: int | None = None,
+    ) -> Iterator[PushNotification]:
+        """Every push notification matching the filters (those of
+        :meth:`list_push_notifications`), fetched page by page as you iterate; ``max_items`` stops
+        after that many. E.g. an operation's failed recipients:
+        ``hook.iter_push_notifications(operation_id=op_id, status="FAILED")``."""
+        first = list_push_notifications_request(
+            operation_id=operation_id,
+            status=status,
+            tags=tags,
+            start_date=start_date,
+            end_date=end_date,
+            user=user,
+            provider=provider,
+            page_size=page_size,
+        )
+        return self._iter_notifications(Pager(first, max_items))
+
+    def _iter_notifications(self, pager: Pager[PushNotification]) -> Iterator[PushNotification]:
+        while (request := pager.next_request()) is not None:
+            page = parse_push_notification_page(request, self._request(request))
+            yield from pager.take(page.push_notifications, page.next_page_token)
+
+    def aiter_push_notifications(
+        self,
+        *,
+        operation_id: str | None = None,
+        status: PushNotificationStatus | str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        user: str | None = None,
+        provider: str | None = None,
+        page_size: int = 1000,
+        max_items: int | None = None,
+    ) -> AsyncIterator[PushNotification]:
+        """The async twin of :meth:`iter_push_notifications`."""
+        first = list_push_notifications_request(
+            operation_id=operation_id,
+            status=status,
+            tags=tags,
+            start_date=start_date,
+            end_date=end_date,
+            user=user,
+            provider=provider,
+            page_size=page_size,
+        )
+        return self._aiter_notifications(Pager(first, max_items))
+
+    async def _aiter_notifications(self, pager: Pager[PushNotification]) -> AsyncIterator[PushNotification]:
+        while (request := pager.next_request()) is not None:
+            page = parse_push_notification_page(request, await self._arequest(request))
+            for notification in pager.take(page.push_notifications, page.next_page_token):
+                yield notification
+
     # -- sends ---------------------------------------------------------------------------------
 
     def send_push_notifications(
@@ -366,24 +513,33 @@ class TwilioPushHook(BaseHook):
         *,
         from_: str | Mapping[str, Any] | None = None,
         priority: str | None = None,
+        sound: str | None = None,
         schedule: Any = None,
         tags: Mapping[str, str] | None = None,
     ) -> str:
         """Send push notifications (``POST /v1/PushNotifications``); return the operation id.
 
-        :param to: 1 to 10,000 recipients, e.g. ``[{"token": "...", "provider": "FCM"}]``.
-        :param content: At least a ``title`` or a ``body``.
-        :param from_: The sender, passed on as ``from``.
+        :param to: The recipients (Twilio sets no maximum): devices ``{"token": "...", "provider":
+            "FCM"}`` (or ``"APN"``) and/or users ``{"userId": "comms_pushnotificationuser_..."}``,
+            each with optional ``variables`` (a dict of strings for the content's Liquid variables).
+        :param content: ``{"body": ...}`` (required), with an optional ``title`` (Twilio's default:
+            the App's name) and ``providerPassthrough`` (``{"fcm": {"message": {...}}, "apn": {...}}``).
+        :param from_: The sender: an App name (``"my_app"``, sent as ``{"appName": "my_app"}``) or
+            credential ids ``{"fcm": "comms_credential_...", "apn": "comms_credential_..."}``;
+            Twilio's default is the account's default App.
         :param priority: ``HIGH`` (Twilio's default) or ``LOW``.
-        :param schedule: When to send: an aware datetime or ISO string (sent as
-            ``{"sendAt": ...}``), or a dict passed on as it is.
-        :param tags: Up to 10 string key/values.
+        :param sound: The name of the sound to play.
+        :param schedule: When to send, at most 30 days ahead: an aware datetime, an ISO string, or
+            ``{"sendAt": [...]}`` (sent as ``{"sendAt": ["<RFC 3339, UTC>"]}``).
+        :param tags: Up to 10; keys of up to 128 and values of up to 256 of ``a-z A-Z 0-9 . _ ~ -``.
 
         A send is retried only when Twilio surely did not process it (429, failure to connect).
         After a 5xx or a lost answer it raises :class:`TwilioPushSendUncertainError` instead:
         the notifications may have gone out, and a retry could send them twice.
         """
-        request = send_request(to, content, from_=from_, priority=priority, schedule=schedule, tags=tags)
+        request = send_request(
+            to, content, from_=from_, priority=priority, sound=sound, schedule=schedule, tags=tags
+        )
         with uncertain_send_failures():
             return parse_send_response(request, self._request(request))
 
@@ -394,10 +550,13 @@ class TwilioPushHook(BaseHook):
         *,
         from_: str | Mapping[str, Any] | None = None,
         priority: str | None = None,
+        sound: str | None = None,
         schedule: Any = None,
         tags: Mapping[str, str] | None = None,
     ) -> str:
-        request = send_request(to, content, from_=from_, priority=priority, schedule=schedule, tags=tags)
+        request = send_request(
+            to, content, from_=from_, priority=priority, sound=sound, schedule=schedule, tags=tags
+        )
         with uncertain_send_failures():
             return parse_send_response(request, await self._arequest(request))
 
@@ -405,12 +564,19 @@ class TwilioPushHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Make one cheap authenticated call (a one-item page of operations), without retries:
-        the UI's Test button must answer at once."""
+        the UI's Test button must answer at once.
+
+        The UI tests an unsaved copy of its form under a random connection id: the messages speak of
+        "this connection", and name its fields by their labels in the form.
+        """
+        self.close()
+        self._settings, self._connection_name = None, "this connection"
         request = list_operations_request(page_size=1)
         try:
             parse_operation_page(request, self._request(request, max_retries=0))
+            return True, f"Connected to the Twilio Push API at {self.get_settings().base_url}."
         except Exception as exc:  # the UI shows the reason; it must never see a traceback
             return False, str(exc) or type(exc).__name__
         finally:
             self.close()
-        return True, f"Connected to the Twilio Push API at {self.get_settings().base_url}."
+            self._settings, self._connection_name = None, None

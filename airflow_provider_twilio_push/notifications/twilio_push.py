@@ -51,10 +51,10 @@ class TwilioPushNotifier(BaseNotifier):
     notifier that cannot send logs the reason in one line and raises.
 
     :param to: Recipients, e.g. ``[{"token": "...", "provider": "FCM"}]`` (templated).
-    :param content: The notification, with a ``title`` and/or ``body`` (templated).
-    :param from_: The sender, sent as ``from``.
+    :param content: The notification: a ``body`` and an optional ``title`` (templated).
+    :param from_: The sender: an App name (``"my_app"``) or credential ids ``{"fcm": ..., "apn": ...}``.
     :param priority: ``HIGH`` (Twilio's default) or ``LOW``.
-    :param tags: Up to 10 string key/values (templated).
+    :param tags: Up to 10 key/values of ``a-z A-Z 0-9 . _ ~ -`` (templated).
     :param twilio_push_conn_id: The Airflow connection to the Comms API.
     :param context: The context to render with when the notifier is awaited (deadline alerts).
     """

@@ -23,9 +23,14 @@ from airflow_provider_twilio_push.core.request import (
     validate_poll_interval,
     wait_timeout_seconds,
 )
-from airflow_provider_twilio_push.exceptions import TwilioPushError
+from airflow_provider_twilio_push.exceptions import TwilioPushAPIError, TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
-from airflow_provider_twilio_push.models import Operation, OperationError
+from airflow_provider_twilio_push.models import (
+    Operation,
+    OperationError,
+    PushNotification,
+    PushNotificationStatus,
+)
 from airflow_provider_twilio_push.waiting import (
     defer_until_terminal,
     operation_from_event,
@@ -34,9 +39,11 @@ from airflow_provider_twilio_push.waiting import (
     terminal_result,
 )
 
-#: How many error items are read, and how many distinct (code, message) pairs are reported.
+#: How many error items (or failed notifications) are read, how many distinct (code, message)
+#: pairs are reported, and how many failed recipients are kept as a sample.
 ERRORS_SAMPLE_SIZE = 1000
 ERRORS_TOP = 5
+RECIPIENTS_SAMPLE = 10
 DEFAULT_WAIT_TIMEOUT = timedelta(days=1)
 
 
@@ -66,6 +73,36 @@ def summarize_errors(errors: list[OperationError], top: int = ERRORS_TOP) -> dic
     }
 
 
+def summarize_failed_notifications(
+    notifications: list[PushNotification], sample: int = RECIPIENTS_SAMPLE
+) -> dict[str, Any]:
+    """Failed notifications counted by provider, with a sample of their recipients."""
+    by_provider = Counter(_provider(notification) for notification in notifications)
+    return {
+        "source": "notifications",
+        "sampled": len(notifications),
+        "by_provider": dict(by_provider.most_common()),
+        "recipients": [
+            notification.to.model_dump(by_alias=True, exclude_none=True)
+            for notification in notifications[:sample]
+        ],
+    }
+
+
+def _provider(notification: PushNotification) -> str:
+    """``FCM`` or ``APN``: the recipient's, else the one its credential was for (a user's device)."""
+    if notification.to.provider:
+        return notification.to.provider
+    return next(iter(notification.from_), "unknown").upper()
+
+
+def _short(recipient: dict[str, str]) -> str:
+    if "userId" in recipient:
+        return f"user {recipient['userId']}"
+    token = recipient.get("token", "")
+    return f"{recipient.get('provider', '?')} token {token[:16]}{'...' if len(token) > 16 else ''}"
+
+
 def _percent(rate: float) -> str:
     """As few decimals as tell the number apart from its neighbours: 3.7%, 2.0%, 2.04%."""
     for digits in (1, 2, 3):
@@ -86,7 +123,11 @@ class TwilioPushOperationStatsOperator(BaseOperator):
     - ``created_at``, ``updated_at``: ISO 8601 strings (or None);
     - ``failure_rate`` = failed / total and ``sent_rate`` = sent / total (0.0 when total is 0);
     - on a threshold breach only, ``errors``: ``{"sampled": n, "top": [{"code", "message",
-      "count"}, ...]}`` from the operation's Errors endpoint, or ``{"unavailable": reason}``.
+      "count"}, ...]}`` from the operation's Errors endpoint (which Twilio mentions without
+      documenting it); when that endpoint is absent or fails, ``{"source": "notifications",
+      "sampled": n, "by_provider": {"FCM": n, ...}, "recipients": [...]}`` from the documented
+      list of its FAILED notifications (up to 1,000 read, 10 recipients kept); when both fail,
+      ``{"unavailable": reason}``. The summary never fails the task by itself.
 
     The dict is pushed before any check fails the task, so failure callbacks and ``all_done``
     tasks can still read it.
@@ -202,9 +243,15 @@ class TwilioPushOperationStatsOperator(BaseOperator):
     def _error_details(self, operation: Operation) -> tuple[dict[str, Any], str]:
         try:
             errors = self.hook.get_operation_errors(operation.id, max_items=ERRORS_SAMPLE_SIZE)
-        except TwilioPushError as exc:
-            self.log.warning("Could not read the errors of operation %s: %s", operation.id, exc)
-            return {"unavailable": str(exc)}, f"Error details unavailable: {exc}"
+        except Exception as exc:  # the summary never fails the task by itself
+            absent = isinstance(exc, TwilioPushAPIError) and exc.http_status in (404, 405)
+            self.log.warning(
+                "The Errors endpoint of operation %s %s (%s); summarizing its FAILED notifications instead.",
+                operation.id,
+                "is not served" if absent else "could not be read",
+                exc,
+            )
+            return self._failed_notifications(operation, exc)
         summary = summarize_errors(errors)
         lines = [f"{e['count']:,} x {e['code']}: {e['message']}" for e in summary["top"]]
         for line in lines:
@@ -212,6 +259,29 @@ class TwilioPushOperationStatsOperator(BaseOperator):
         if not lines:
             return summary, "The Errors endpoint listed no errors."
         return summary, f"Top errors (of {summary['sampled']:,} read): " + "; ".join(lines) + "."
+
+    def _failed_notifications(
+        self, operation: Operation, errors_failure: Exception
+    ) -> tuple[dict[str, Any], str]:
+        """The summary from the documented list of the operation's FAILED notifications."""
+        try:
+            failed = list(
+                self.hook.iter_push_notifications(
+                    operation_id=operation.id,
+                    status=PushNotificationStatus.FAILED,
+                    max_items=ERRORS_SAMPLE_SIZE,
+                )
+            )
+        except Exception as exc:  # the summary never fails the task by itself
+            reason = f"{errors_failure}; and its FAILED notifications could not be listed: {exc}"
+            self.log.warning("Could not read the failures of operation %s: %s", operation.id, reason)
+            return {"unavailable": reason}, f"Error details unavailable: {reason}"
+        summary = summarize_failed_notifications(failed)
+        if not failed:
+            return summary, "Twilio listed no FAILED notifications."
+        counts = ", ".join(f"{count:,} {provider}" for provider, count in summary["by_provider"].items())
+        sample = ", ".join(_short(recipient) for recipient in summary["recipients"][:3])
+        return summary, f"Failed notifications (of {summary['sampled']:,} read): {counts}; e.g. {sample}."
 
 
 class TwilioPushSendOperator(BaseOperator):
@@ -226,11 +296,17 @@ class TwilioPushSendOperator(BaseOperator):
     (5xx, a lost connection): see :meth:`TwilioPushHook.send_push_notifications`. For the same
     reason the task's own ``retries`` default to 0 here: a retried task sends again.
 
-    :param to: Recipients (templated), 1 to 10,000, e.g. ``[{"token": "...", "provider": "FCM"}]``.
-    :param content: The notification (templated), with a ``title`` and/or ``body``.
-    :param from_: Sender, sent as ``from`` (templated). :param priority: ``HIGH`` or ``LOW``.
-    :param schedule: When to send (aware datetime, ISO string or a dict; templated).
-    :param tags: Up to 10 string key/values (templated).
+    :param to: Recipients (templated), e.g. ``[{"token": "...", "provider": "FCM"}]`` or
+        ``[{"userId": "comms_pushnotificationuser_..."}]``; no maximum.
+    :param content: The notification (templated): a ``body``, an optional ``title`` and
+        ``providerPassthrough``.
+    :param from_: Sender (templated): an App name (``"my_app"``) or ``{"appName": ...}`` or
+        credential ids ``{"fcm": ..., "apn": ...}``.
+    :param priority: ``HIGH`` or ``LOW``.
+    :param sound: The name of the sound to play (templated).
+    :param schedule: When to send, at most 30 days ahead (aware datetime, ISO string or
+        ``{"sendAt": [...]}``; templated).
+    :param tags: Up to 10 key/values of ``a-z A-Z 0-9 . _ ~ -`` (templated).
     :param wait_for_completion: Then wait until the operation is COMPLETED or CANCELED.
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: Seconds between polls while waiting.
@@ -238,7 +314,7 @@ class TwilioPushSendOperator(BaseOperator):
     :param fail_on_canceled: While waiting, fail when the operation ends CANCELED.
     """
 
-    template_fields: Sequence[str] = ("to", "content", "from_", "schedule", "tags")
+    template_fields: Sequence[str] = ("to", "content", "from_", "sound", "schedule", "tags")
     template_fields_renderers = {"to": "json", "content": "json", "tags": "json"}
     ui_color = "#f22f46"
 
@@ -249,6 +325,7 @@ class TwilioPushSendOperator(BaseOperator):
         content: Any,
         from_: Any = None,
         priority: str | None = None,
+        sound: str | None = None,
         schedule: Any = None,
         tags: Any = None,
         twilio_push_conn_id: str = TwilioPushHook.default_conn_name,
@@ -266,6 +343,7 @@ class TwilioPushSendOperator(BaseOperator):
         self.content = content
         self.from_ = from_
         self.priority = priority
+        self.sound = sound
         self.schedule = schedule
         self.tags = tags
         self.twilio_push_conn_id = twilio_push_conn_id
@@ -285,6 +363,7 @@ class TwilioPushSendOperator(BaseOperator):
             self.content,
             from_=self.from_,
             priority=self.priority,
+            sound=self.sound,
             schedule=self.schedule,
             tags=self.tags,
         )

@@ -138,10 +138,10 @@ class TwilioPushOperationTrigger(BaseTrigger):
                         progress = now
                         self.log.info("%s", progress)
                     if outcome.status is OperationStatus.COMPLETED:
-                        yield self._event(EVENT_COMPLETED, outcome, f"{progress}: done.")
+                        yield self._event(EVENT_COMPLETED, outcome, progress)
                         return
                     if outcome.status is OperationStatus.CANCELED:
-                        yield self._event(EVENT_CANCELED, outcome, f"{progress}: canceled.")
+                        yield self._event(EVENT_CANCELED, outcome, progress)
                         return
                 if watch.past_deadline:
                     yield self._timeout_event(last)

@@ -18,12 +18,13 @@ import math
 import random
 import time
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 
 from airflow_provider_twilio_push.core.pacing import pacer_for
 from airflow_provider_twilio_push.core.paging import Pager
-from airflow_provider_twilio_push.core.request import MAX_PAGE_SIZE
+from airflow_provider_twilio_push.core.request import MAX_PAGE_SIZE, list_operations_request
 from airflow_provider_twilio_push.core.response import parse_lazy_operation_page
 from airflow_provider_twilio_push.core.settings import ConnectionSettings
 from airflow_provider_twilio_push.core.watching import (
@@ -279,13 +280,14 @@ class OperationWatcher:
         pages = 0
         try:
             for start, end in plan.windows:
-                pager = Pager(start_date=start, end_date=end, page_size=MAX_PAGE_SIZE)
+                first = list_operations_request(start_date=start, end_date=end, page_size=MAX_PAGE_SIZE)
+                pager: Pager[Any] = Pager(first)
                 while (request := pager.next_request()) is not None:
                     pages += 1
                     # The hook's request shell (pacing, retries, typed errors): one module of ours.
                     response = await self._hook._arequest(request)
                     page = parse_lazy_operation_page(request, response)
-                    for item in pager.take(page):
+                    for item in pager.take(page.operations, page.next_page_token):
                         operation_id = item.get("id") if isinstance(item, dict) else None
                         if operation_id not in self._watches:
                             continue

@@ -78,6 +78,8 @@ def airflow_extra_env(
     return {
         **twilio_push_emulator_server.conn_env,
         "AIRFLOW_CONN_TWILIO_PUSH_FLEET": fleet_emulator_server.conn_json,
+        # The UI's Test button is disabled unless [core] test_connection is Enabled (tests/e2e/test_ui.py).
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
     }
 
 

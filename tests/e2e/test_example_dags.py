@@ -63,7 +63,7 @@ def test_run_survives_killed_triggerer(
     def polling_trigger() -> int | None:
         """The triggerer job whose trigger for the sensor has read the operation at least once."""
         logs = harness.trigger_logs(EXAMPLE_DAG_ID, run_id, SENSOR_TASK_ID)
-        return next((job for job, text in logs.items() if f"Operation {operation_id} is" in text), None)
+        return next((job for job, text in logs.items() if f"(operation {operation_id})" in text), None)
 
     old_triggerer = wait_until(polling_trigger, 60, "the trigger to poll in the first triggerer")
     harness.kill_triggerer()  # SIGKILL: a crash, no clean-up
@@ -95,7 +95,10 @@ def test_run_survives_killed_triggerer(
     assert sorted(logs) == sorted([old_triggerer, new_triggerer])
     assert FIRED not in logs[old_triggerer]
     assert logs[new_triggerer].count(FIRED) == 1
-    assert f"Operation {operation_id} is COMPLETED: 19 sent, 1 failed, 0 queued of 20" in logs[new_triggerer]
+    assert (
+        f"COMPLETED, 100% done: 19 sent, 1 failed, 0 queued of 20 (operation {operation_id})"
+        in logs[new_triggerer]
+    )
     assert triggerer_jobs(harness, [old_triggerer, new_triggerer]) == ["TriggererJob", "TriggererJob"]
     sensor_log = harness.task_log(EXAMPLE_DAG_ID, run_id, SENSOR_TASK_ID)
     assert sensor_log.count("Pausing task as DEFERRED") == 1
@@ -129,7 +132,10 @@ def test_default_run(airflow_harness: AirflowHarness, example_runs: ExampleRuns)
     logs = harness.trigger_logs(EXAMPLE_DAG_ID, run_id, SENSOR_TASK_ID)
     assert set(triggerer_jobs(harness, list(logs))) == {"TriggererJob"}
     trigger_log = "\n".join(logs.values())
-    assert f"Operation {operation_id} is COMPLETED: 38 sent, 1 failed, 0 queued of 40" in trigger_log
+    assert (
+        f"COMPLETED, 100% done: 38 sent, 1 failed, 1 unaddressable, 0 queued of 40 (operation {operation_id})"
+        in trigger_log
+    )
     assert FIRED in trigger_log
     sensor_log = harness.task_log(EXAMPLE_DAG_ID, run_id, SENSOR_TASK_ID)
     assert "Pausing task as DEFERRED" in sensor_log

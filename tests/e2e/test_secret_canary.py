@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ def test_no_log_file_shows_the_token(
     # ... and they are read: the operations show up in them.
     text = "\n".join(path.read_bytes().decode(errors="replace") for path in files)
     for operation_id in operation_ids(harness, finished_runs):
-        assert f"Operation {operation_id} is COMPLETED" in text
+        assert re.search(rf"COMPLETED, 100% done: .* \(operation {operation_id}\)", text)
 
     assert leaks_in_files(files, secret_forms) == {}
 

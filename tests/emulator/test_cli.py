@@ -22,7 +22,7 @@ from .helpers import OPERATIONS
 
 MODULE = [sys.executable, "-m", "airflow_provider_twilio_push.emulator"]
 READY_RE = re.compile(r"Twilio Push emulator listening on (http://127\.0\.0\.1:(\d+))")
-CONN_RE = re.compile(r"AIRFLOW_CONN_TWILIO_PUSH_DEFAULT='(.*)'")
+CONN_RE = re.compile(r"export AIRFLOW_CONN_TWILIO_PUSH_DEFAULT='(.*)'")
 
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
@@ -71,6 +71,14 @@ def test_ready_lines_then_a_clean_exit_on_signal(sig: int) -> None:
             f"{base_url}{OPERATIONS}", auth=(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN), trust_env=False
         )
         assert response.status_code == 200
+        # The second line, pasted into a shell, sets the connection for what that shell starts.
+        shell = subprocess.run(
+            ["bash", "-c", f"{lines[1]}\nprintenv AIRFLOW_CONN_TWILIO_PUSH_DEFAULT"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert shell.stdout == conn_line.group(1) + "\n"
     finally:
         status = _stop(proc, sig)
     assert status == 0

@@ -57,8 +57,10 @@ def test_bad_scenarios_are_refused(
     with pytest.raises(EmulatorControlError) as caught:
         emulator.control.create_operation(**scenario)
     assert caught.value.status == 400
-    assert message in caught.value.body["message"]
-    assert set(caught.value.body) == {"code", "message", "moreInfo", "status"}
+    assert message in str(caught.value)
+    assert [list(error) for error in caught.value.body["errors"]] == [
+        ["code", "message", "infoUrl", "context"]
+    ]
 
 
 def test_unknown_operation_in_the_control_api(emulator: EmulatorHandle) -> None:

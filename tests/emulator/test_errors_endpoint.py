@@ -4,30 +4,20 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import Any
 
 import httpx
 
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 
-from .helpers import DATE_RE, OPERATIONS, assert_error
+from .helpers import DATE_RE, OPERATIONS, all_pages, assert_error
 
 NOTIFICATION_ID_RE = re.compile(r"comms_pushnotification_[0-7][a-hjkmnpqrstv-z0-9]{25,34}")
 
 
-def _errors(api: httpx.Client, op_id: str, **params: object) -> list[dict[str, object]]:
+def _errors(api: httpx.Client, op_id: str, **params: object) -> list[dict[str, Any]]:
     """Every error listed so far, following the pages."""
-    found: list[dict[str, object]] = []
-    token = None
-    while True:
-        query = {**params, **({"pageToken": token} if token else {})}
-        response = api.get(f"{OPERATIONS}/{op_id}/Errors", params=query)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert list(body) == ["errors", "pagination"]
-        found += body["errors"]
-        token = body["pagination"]["next"]
-        if token is None:
-            return found
+    return all_pages(api, f"{OPERATIONS}/{op_id}/Errors", "errors", **params)
 
 
 def test_error_items_have_the_documented_shape(frozen: EmulatorHandle, api: httpx.Client) -> None:

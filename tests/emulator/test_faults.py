@@ -16,7 +16,7 @@ from .helpers import OPERATIONS, assert_error
 GET_OP = "GET /v1/PushNotifications/Operations/{id}"
 LIST = "GET /v1/PushNotifications/Operations"
 SEND = "POST /v1/PushNotifications"
-SEND_BODY = {"to": [{"token": "t", "provider": "FCM"}], "content": {"title": "Hi"}}
+SEND_BODY = {"to": [{"token": "t", "provider": "FCM"}], "content": {"body": "Hi"}}
 
 
 @pytest.fixture
@@ -37,8 +37,11 @@ def test_429_carries_retry_after(emulator: EmulatorHandle, api: httpx.Client, op
 
 @pytest.mark.parametrize("status", [500, 503])
 def test_server_errors(emulator: EmulatorHandle, api: httpx.Client, op_url: str, status: int) -> None:
-    emulator.control.set_faults(**{f"rate_{status}": 1})
-    assert_error(api.get(op_url), status)
+    emulator.control.set_faults(**{f"rate_{status}": 1}, retry_after=3)
+    response = api.get(op_url)
+    assert_error(response, status)
+    # The contract: a 503 says when to retry; a 500 "should not be retried".
+    assert response.headers.get("retry-after") == ("3" if status == 503 else None)
     assert_error(api.get(OPERATIONS), status)
     assert emulator.control.request_count(status=status) == 2
     assert emulator.control.request_count(status=200) == 0
@@ -164,7 +167,7 @@ def test_bad_faults_are_refused(emulator: EmulatorHandle, faults: dict[str, obje
     with pytest.raises(EmulatorControlError) as caught:
         emulator.control.set_faults(**faults)
     assert caught.value.status == 400
-    assert message in caught.value.body["message"]
+    assert message in caught.value.body["errors"][0]["message"]
     assert emulator.control.faults()["rate_500"] == 0
 
 

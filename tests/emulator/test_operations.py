@@ -212,7 +212,7 @@ def test_a_completed_operation_cannot_be_canceled(frozen: EmulatorHandle) -> Non
     with pytest.raises(EmulatorControlError) as caught:
         frozen.control.cancel(op_id)
     assert caught.value.status == 409
-    assert caught.value.body["code"] == 20409
+    assert caught.value.body["errors"][0]["code"] == 20409
 
 
 def test_unknown_v1_paths_and_methods(emulator: EmulatorHandle, api: httpx.Client) -> None:
@@ -221,7 +221,11 @@ def test_unknown_v1_paths_and_methods(emulator: EmulatorHandle, api: httpx.Clien
     response = api.delete(f"{OPERATIONS}/comms_operation_01h9krwprkeee8fzqspvwy6nq8")
     assert_error(response, 405)
     assert response.headers["allow"] == "GET"
-    assert_error(api.get("/v1/PushNotifications"), 405)
+    response = api.delete("/v1/PushNotifications")
+    assert_error(response, 405)
+    assert response.headers["allow"] == "GET, POST"
+    for not_emulated in ("Users", "DeviceRegistrations", "Credentials", "Apps"):
+        assert_error(api.get(f"/v1/PushNotifications/{not_emulated}"), 404)
     counts = emulator.control.counters()["routes"]
-    assert counts["GET (unmatched)"] == {"404": 2}
+    assert counts["GET (unmatched)"] == {"404": 6}
     assert counts["DELETE /v1/PushNotifications/Operations/{id}"] == {"405": 1}

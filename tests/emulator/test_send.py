@@ -9,25 +9,17 @@ from typing import Any
 
 import httpx
 import pytest
+from contract.bodies import CONTENT, INVALID_SENDS, USER
 
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 
-from .helpers import OPERATION_ID_RE, OPERATIONS, assert_error
+from .helpers import OPERATION_ID_RE, OPERATIONS, SEND, assert_error, send_push
 
-SEND = "/v1/PushNotifications"
 GetOp = Callable[[str], dict[str, Any]]
 
 
 def _to(*tokens: str, provider: str = "FCM") -> list[dict[str, str]]:
     return [{"token": token, "provider": provider} for token in tokens]
-
-
-def _send(api: httpx.Client, **body: Any) -> str:
-    body.setdefault("content", {"title": "Hello"})
-    response = api.post(SEND, json=body)
-    assert response.status_code == 202, response.text
-    op_id: str = response.json()["operationId"]
-    return op_id
 
 
 def test_send_answers_202_with_the_operation_and_its_location(
@@ -37,11 +29,18 @@ def test_send_answers_202_with_the_operation_and_its_location(
         SEND,
         json={
             "to": _to("device-a", "device-b") + _to("device-c", provider="APN"),
-            "content": {"title": "Sale", "body": "Everything must go", "data": {"k": "v"}},
-            "from": "my-app",
+            "content": {
+                "title": "Sale",
+                "body": "Everything must go",
+                "providerPassthrough": {
+                    "fcm": {"message": {"data": {"k": "v"}}},
+                    "apn": {"aps": {"badge": 1}},
+                },
+            },
+            "from": {"appName": "my_app"},
             "priority": "LOW",
             "sound": "default",
-            "tags": {"campaign": "spring"},
+            "tags": {"campaign": "spring-2025", "ab.test": "B~1"},
         },
     )
     assert response.status_code == 202
@@ -56,20 +55,23 @@ def test_send_answers_202_with_the_operation_and_its_location(
     assert op["stats"]["total"] == op["stats"]["recipients"] == 3
     assert emulator.control.request_count("POST /v1/PushNotifications", 202) == 1
     # The control API shows what was sent, besides the recipients.
-    assert emulator.control.operation(op["id"])["send"] == {
-        "content": {"title": "Sale", "body": "Everything must go", "data": {"k": "v"}},
-        "from": "my-app",
-        "priority": "LOW",
-        "sound": "default",
-        "tags": {"campaign": "spring"},
+    sent = emulator.control.operation(op["id"])["send"]
+    assert list(sent) == ["content", "from", "priority", "sound", "tags"]
+    assert sent["content"]["providerPassthrough"] == {
+        "fcm": {"message": {"data": {"k": "v"}}},
+        "apn": {"aps": {"badge": 1}},
     }
+    assert (sent["from"], sent["tags"]) == (
+        {"appName": "my_app"},
+        {"campaign": "spring-2025", "ab.test": "B~1"},
+    )
 
 
 def test_a_send_is_processed_over_the_default_duration(
     frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client
 ) -> None:
     frozen.control.set_defaults(duration=4)
-    op_id = _send(api, to=_to(*(f"d{i}" for i in range(8))))
+    op_id = send_push(api, to=_to(*(f"d{i}" for i in range(8))))
     assert get_op(op_id)["status"] == "PROCESSING"
     frozen.control.advance(2)
     assert get_op(op_id)["stats"]["sent"] == 4
@@ -85,7 +87,7 @@ def test_a_future_send_at_is_scheduled_until_then(
     control.set_defaults(duration=0)
     # Whole seconds: a fraction could round up past the instant the clock is advanced to.
     in_an_hour = datetime.fromtimestamp(math.floor(control.clock()["epoch"]) + 3600, UTC).isoformat()
-    op_id = _send(api, to=_to("a", "b"), schedule={"sendAt": in_an_hour})
+    op_id = send_push(api, to=_to("a", "b"), schedule={"sendAt": [in_an_hour]})
 
     op = get_op(op_id)
     assert (op["status"], op["stats"]["scheduled"]) == ("SCHEDULED", 2)
@@ -97,14 +99,14 @@ def test_a_future_send_at_is_scheduled_until_then(
 
 
 def test_a_past_send_at_sends_now(frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client) -> None:
-    op_id = _send(api, to=_to("a"), schedule={"sendAt": "2020-01-01T00:00:00Z"})
+    op_id = send_push(api, to=_to("a"), schedule={"sendAt": ["2020-01-01T00:00:00Z"]})
     assert get_op(op_id)["status"] == "PROCESSING"
 
 
 def test_tokens_shape_the_outcome(frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client) -> None:
     frozen.control.set_defaults(duration=1)
     tokens = ["ok-1", "unaddressable-1", "fail-1", "ok-2", "FAIL-2", "unaddressable-2", "ok-3"]
-    op_id = _send(api, to=_to(*tokens))
+    op_id = send_push(api, to=_to(*tokens))
     op = get_op(op_id)
     assert op["stats"]["unaddressable"] == 2
 
@@ -117,91 +119,76 @@ def test_default_ratios_apply_to_the_other_tokens(
     frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client
 ) -> None:
     frozen.control.set_defaults(duration=0, failure_ratio=0.5, unaddressable_ratio=0.25)
-    op = get_op(_send(api, to=_to(*(f"device-{i}" for i in range(8)), "fail-x")))
+    op = get_op(send_push(api, to=_to(*(f"device-{i}" for i in range(8)), "fail-x")))
     assert (op["stats"]["unaddressable"], op["stats"]["failed"], op["stats"]["sent"]) == (2, 5, 2)
 
 
-def test_ten_thousand_recipients_are_accepted(
+def test_the_contract_sets_no_maximum_of_recipients(
     frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client
 ) -> None:
-    op = get_op(_send(api, to=_to(*(f"d{i}" for i in range(10_000)))))
-    assert op["stats"]["total"] == 10_000
+    op = get_op(send_push(api, to=_to(*(f"d{i}" for i in range(10_001)))))
+    assert op["stats"]["total"] == 10_001
 
 
-RECIPIENT = {"token": "t", "provider": "FCM"}
-CONTENT = {"title": "Hi"}
-
-
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        ([RECIPIENT], "The request body must be a JSON object, got a list"),
-        ({"content": CONTENT}, "Missing required field 'to': a list of 1 to 10,000 recipients"),
-        ({"to": RECIPIENT, "content": CONTENT}, "'to' must be a list of recipients, got an object"),
-        ({"to": [], "content": CONTENT}, "'to' must contain at least 1 recipient"),
-        ({"to": [RECIPIENT] * 10_001, "content": CONTENT}, "'to' has 10,001 recipients; at most 10,000"),
-        (
-            {"to": ["t"], "content": CONTENT},
-            "to[0] must be an object with 'token' and 'provider', got a string",
-        ),
-        (
-            {"to": [RECIPIENT, {"provider": "FCM"}], "content": CONTENT},
-            "to[1].token must be a non-empty string",
-        ),
-        ({"to": [{"token": "", "provider": "FCM"}], "content": CONTENT}, "got an empty string"),
-        (
-            {"to": [{"token": 7, "provider": "FCM"}], "content": CONTENT},
-            "to[0].token must be a non-empty string",
-        ),
-        (
-            {"to": [{"token": "t", "provider": "GCM"}], "content": CONTENT},
-            "to[0].provider must be one of FCM, APN, got 'GCM'",
-        ),
-        ({"to": [{"token": "t"}], "content": CONTENT}, "to[0].provider must be one of FCM, APN, got None"),
-        ({"to": [RECIPIENT]}, "Missing required field 'content'"),
-        ({"to": [RECIPIENT], "content": "Hi"}, "'content' must be an object, got a string"),
-        ({"to": [RECIPIENT], "content": {}}, "'content' must have a non-empty 'title' or 'body'"),
-        ({"to": [RECIPIENT], "content": {"title": ""}}, "'content' must have a non-empty 'title' or 'body'"),
-        ({"to": [RECIPIENT], "content": {"title": 5}}, "content.title must be a string, got a number"),
-        (
-            {"to": [RECIPIENT], "content": CONTENT, "priority": "URGENT"},
-            "'priority' must be one of HIGH, LOW",
-        ),
-        ({"to": [RECIPIENT], "content": CONTENT, "from": 5}, "'from' must be a string or an object"),
-        ({"to": [RECIPIENT], "content": CONTENT, "sound": True}, "'sound' must be a string, got a boolean"),
-        ({"to": [RECIPIENT], "content": CONTENT, "tags": ["a"]}, "'tags' must be an object"),
-        (
-            {"to": [RECIPIENT], "content": CONTENT, "tags": {str(i): "v" for i in range(11)}},
-            "'tags' has 11 entries; at most 10",
-        ),
-        ({"to": [RECIPIENT], "content": CONTENT, "tags": {"k": 1}}, "tags['k'] must be a non-empty key"),
-        ({"to": [RECIPIENT], "content": CONTENT, "schedule": "tomorrow"}, "'schedule' must be an object"),
-        (
-            {"to": [RECIPIENT], "content": CONTENT, "schedule": {}},
-            "schedule.sendAt must be an ISO 8601 date-time",
-        ),
-        (
-            {"to": [RECIPIENT], "content": CONTENT, "schedule": {"sendAt": "2030-01-01T09:00:00"}},
-            "with a time zone",
-        ),
-        ({"to": [RECIPIENT], "content": CONTENT, "schedule": {"sendAt": "2030-01-01"}}, "schedule.sendAt"),
-        (
-            {"to": [RECIPIENT], "content": CONTENT, "schedule": {"send_at": "x"}},
-            "Unknown field schedule.send_at",
-        ),
-        ({"to": [RECIPIENT], "content": CONTENT, "scheduled": {}}, "Unknown field 'scheduled'"),
-    ],
-)
-def test_invalid_sends_are_400_with_a_message_that_says_what_to_fix(
-    emulator: EmulatorHandle, api: httpx.Client, body: Any, message: str
+def test_users_and_personalization_are_accepted(
+    frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client
 ) -> None:
-    assert_error(api.post(SEND, json=body), 400, message)
+    to = [
+        {"userId": USER, "variables": {"item": "Macbook Air M3"}},
+        {"token": "device-a", "provider": "APN", "variables": {"name": "John"}},
+    ]
+    op = get_op(
+        send_push(api, to=to, content={"title": "{{name}}", "body": "{{item}} is on sale"}, sound=None)
+    )
+    assert op["stats"]["total"] == 2
+
+
+def test_a_schedule_uses_its_first_expression(
+    frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client
+) -> None:
+    now = math.floor(frozen.control.clock()["epoch"])
+    first, second = (datetime.fromtimestamp(now + s, UTC).isoformat() for s in (3600, 60))
+    op_id = send_push(api, to=_to("a"), schedule={"sendAt": [first, second]})
+    frozen.control.advance(120)
+    assert get_op(op_id)["status"] == "SCHEDULED"
+
+
+def test_thirty_days_ahead_is_the_latest_schedule(frozen: EmulatorHandle, api: httpx.Client) -> None:
+    now = math.floor(frozen.control.clock()["epoch"])
+    at_most = datetime.fromtimestamp(now + 30 * 86400, UTC).isoformat()
+    send_push(api, to=_to("a"), schedule={"sendAt": [at_most]})
+    too_late = datetime.fromtimestamp(now + 30 * 86400 + 1, UTC).isoformat()
+    response = api.post(SEND, json={"to": _to("a"), "content": CONTENT, "schedule": {"sendAt": [too_late]}})
+    assert_error(response, 400, "is more than 30 days ahead", "$.schedule.sendAt[0]")
+
+
+@pytest.mark.parametrize(("body", "context", "message"), INVALID_SENDS)
+def test_invalid_sends_are_400_naming_the_field_and_what_to_fix(
+    emulator: EmulatorHandle, api: httpx.Client, body: Any, context: str, message: str
+) -> None:
+    assert_error(api.post(SEND, json=body), 400, message, context)
     assert api.get(OPERATIONS).json()["operations"] == []  # nothing was created
     assert emulator.control.request_count(status=400) == 1
+
+
+def test_every_problem_of_a_send_is_reported(api: httpx.Client) -> None:
+    body = {
+        "to": [{"token": "", "provider": "FCM"}, {"token": "t", "provider": "GCM"}],
+        "content": {},
+        "tags": {"a b": "v"},
+    }
+    errors = assert_error(api.post(SEND, json=body), 400)
+    assert [error["context"] for error in errors] == [
+        "$.to[0].token",
+        "$.to[1].provider",
+        "$.content.body",
+        "$.tags['a b']",
+    ]
+    assert {error["code"] for error in errors} == {20001}
 
 
 def test_a_body_that_is_not_json_is_400(api: httpx.Client) -> None:
     response = api.post(
         SEND, content=b"to=abc", headers={"content-type": "application/x-www-form-urlencoded"}
     )
-    assert_error(response, 400, "The request body is not valid JSON")
+    assert_error(response, 400, "The request body is not valid JSON", None)

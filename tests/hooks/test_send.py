@@ -7,7 +7,6 @@ Twilio surely did not process), and validation that sends nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -17,9 +16,11 @@ import httpx
 import pendulum
 import pytest
 import respx
+from contract.bodies import CLIENT_BAD_SENDS, CLIENT_SENDS, USER
 
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.exceptions import (
+    TwilioErrorDetail,
     TwilioPushBadRequestError,
     TwilioPushConnectionError,
     TwilioPushInvalidInputError,
@@ -178,7 +179,9 @@ async def test_a_dropped_answer_from_the_emulator_is_not_retried(
     with pytest.raises(TwilioPushSendUncertainError) as caught:
         await send(hook, mode, TO, CONTENT)
 
-    assert str(caught.value).startswith(f"No answer from the Twilio Push API to POST {SEND_PATH}: ")
+    assert str(caught.value).startswith(
+        f"No answer from the Twilio Push API at {twilio_push_emulator.base_url} to POST {SEND_PATH}: "
+    )
     assert str(caught.value).endswith(UNCERTAIN_ADVICE)
     assert control.request_count(SEND_ROUTE) == 1
 
@@ -278,28 +281,39 @@ async def test_the_request_carries_every_argument_in_wire_form(
     hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str
 ) -> None:
     route = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
+    in_a_day = pendulum.now("UTC").add(days=1).replace(microsecond=0)
 
     await send(
         hook,
         mode,
-        (TO[0], {"token": "apn-token", "provider": "APN"}),
-        {"title": "Hi", "body": "There", "sound": "ding"},
-        from_="MyApp",
+        (TO[0], {"token": "apn-token", "provider": "apn"}, {"userId": USER, "variables": {"name": "Jo"}}),
+        {"title": "Hi", "body": "There {{name}}", "providerPassthrough": {"apn": {"aps": {"badge": 1}}}},
+        from_="my_app",
         priority="low",
-        schedule=dt.datetime(2030, 1, 1, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))),
-        tags={"campaign": "spring", "cohort": ""},
+        sound="ding",
+        schedule=in_a_day.in_timezone("Europe/Tallinn"),
+        tags={"campaign": "spring", "cohort": "b.2"},
     )
 
     request = route.calls[0].request
     assert request.headers["content-type"] == "application/json"
     assert request.headers["authorization"].startswith("Basic ")
     assert sent_body(route) == {
-        "to": [TO[0], {"token": "apn-token", "provider": "APN"}],
-        "content": {"title": "Hi", "body": "There", "sound": "ding"},
-        "from": "MyApp",
+        "to": [
+            TO[0],
+            {"token": "apn-token", "provider": "APN"},
+            {"userId": USER, "variables": {"name": "Jo"}},
+        ],
+        "content": {
+            "body": "There {{name}}",
+            "title": "Hi",
+            "providerPassthrough": {"apn": {"aps": {"badge": 1}}},
+        },
+        "from": {"appName": "my_app"},
         "priority": "LOW",
-        "schedule": {"sendAt": "2030-01-01T09:30:00Z"},
-        "tags": {"campaign": "spring", "cohort": ""},
+        "sound": "ding",
+        "schedule": {"sendAt": [in_a_day.strftime("%Y-%m-%dT%H:%M:%SZ")]},
+        "tags": {"campaign": "spring", "cohort": "b.2"},
     }
 
 
@@ -308,13 +322,21 @@ async def test_optional_arguments_left_out_are_not_sent(
 ) -> None:
     route = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
 
-    await send(hook, mode, TO, {"body": "only a body"}, schedule="2030-01-01T09:30:00+00:00")
+    await send(hook, mode, TO, {"body": "only a body"})
 
-    assert sent_body(route) == {
-        "to": TO,
-        "content": {"body": "only a body"},
-        "schedule": {"sendAt": "2030-01-01T09:30:00Z"},
-    }
+    assert sent_body(route) == {"to": TO, "content": {"body": "only a body"}}
+
+
+async def test_a_schedule_more_than_30_days_ahead_sends_nothing(
+    hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str
+) -> None:
+    route = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
+    too_late = pendulum.now("UTC").add(days=30, minutes=1)
+
+    with pytest.raises(TwilioPushInvalidInputError, match="it is more than 30 days ahead"):
+        await send(hook, mode, TO, CONTENT, schedule=too_late)
+    await send(hook, mode, TO, CONTENT, schedule=too_late.subtract(minutes=2))
+    assert route.call_count == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,7 +430,7 @@ async def test_a_lost_answer_is_not_retried_and_is_uncertain(
     assert route.call_count == 1
     assert (
         str(caught.value)
-        == f"No answer from the Twilio Push API to POST {SEND_PATH}: {name}{UNCERTAIN_ADVICE}"
+        == f"No answer from the Twilio Push API at {BASE_URL} to POST {SEND_PATH}: {name}{UNCERTAIN_ADVICE}"
     )
     assert isinstance(caught.value.__cause__, TwilioPushConnectionError)
 
@@ -439,25 +461,42 @@ async def test_connect_errors_without_end_give_up_with_a_connection_error(
     assert route.call_count == 5
     assert not isinstance(caught.value, TwilioPushSendUncertainError)  # it never reached Twilio
     assert str(caught.value) == (
-        f"No answer from the Twilio Push API to POST {SEND_PATH}: ConnectError (connection refused) "
+        f"No answer from the Twilio Push API at {BASE_URL} to POST {SEND_PATH}: ConnectError (connection refused) "
         "(gave up after 5 attempts)"
     )
 
 
-async def test_a_400_is_not_retried_and_says_what_twilio_said(
+async def test_a_400_is_not_retried_and_names_every_error_twilio_listed(
     hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str
 ) -> None:
-    route = api_mock.post(SEND_PATH).respond(
-        400, json={"code": 20001, "message": "to[0].provider must be one of FCM, APN", "status": 400}
-    )
+    first = {
+        "code": 21601,
+        "message": "Invalid device token",
+        "infoUrl": "https://www.twilio.com/docs/api/errors/21601",
+        "context": "$.to[0].token",
+    }
+    second = {"code": 21602, "message": "Unknown App", "infoUrl": "https://x/21602", "context": "null"}
+    route = api_mock.post(SEND_PATH).respond(400, json={"errors": [first, second]})
 
     with pytest.raises(TwilioPushBadRequestError) as caught:
         await send(hook, mode, TO, CONTENT)
 
     assert route.call_count == 1
     assert str(caught.value) == (
-        f"Twilio Push API answered 400 Bad Request to POST {SEND_PATH}: to[0].provider must be one of FCM, "
-        "APN (Twilio error 20001)"
+        f"Twilio Push API answered 400 Bad Request to POST {SEND_PATH}: Invalid device token (Twilio error "
+        "21601, field $.to[0].token); Unknown App (Twilio error 21602)"
+    )
+    error = caught.value
+    assert (error.code, error.twilio_message, error.more_info) == (
+        21601,
+        "Invalid device token",
+        "https://www.twilio.com/docs/api/errors/21601",
+    )
+    assert error.errors == (
+        TwilioErrorDetail(
+            21601, "Invalid device token", "https://www.twilio.com/docs/api/errors/21601", "$.to[0].token"
+        ),
+        TwilioErrorDetail(21602, "Unknown App", "https://x/21602", None),
     )
 
 
@@ -465,213 +504,44 @@ async def test_a_400_is_not_retried_and_says_what_twilio_said(
 # Validation: nothing is sent
 
 
-NAIVE = dt.datetime(2030, 1, 1, 9, 0)
-NAIVE_MESSAGE = (
-    "Invalid schedule '2030-01-01T09:00:00': it has no timezone. Pass a timezone-aware datetime "
-    "(e.g. pendulum.datetime(..., tz='UTC')) or an ISO string with an offset ('...Z')."
-)
-LONG_KEY = "k" * 129
-
-
 @pytest.mark.parametrize(
-    ("args", "kwargs", "message"),
-    [
-        (
-            ([], CONTENT),
-            {},
-            "Invalid to: 0 recipients; expected 1 to 10,000 per send (split larger audiences into several sends).",
-        ),
-        (
-            (TO * 10_001, CONTENT),
-            {},
-            "Invalid to: 10,001 recipients; expected 1 to 10,000 per send (split larger audiences into several "
-            "sends).",
-        ),
-        (
-            (["device-token-1"], CONTENT),
-            {},
-            "Invalid to[0]: expected a recipient dict such as {'token': '...', 'provider': 'FCM'}, got str.",
-        ),
-        (
-            ([TO[0], {}], CONTENT),
-            {},
-            "Invalid to[1]: expected a recipient dict such as {'token': '...', 'provider': 'FCM'}, got dict.",
-        ),
-        (
-            ([{"token": "", "provider": "FCM"}], CONTENT),
-            {},
-            "Invalid to[0]: token must be a non-empty string.",
-        ),
-        (
-            ([TO[0], {"token": "  ", "provider": "APN"}], CONTENT),
-            {},
-            "Invalid to[1]: token must be a non-empty string.",
-        ),
-        (
-            ([{"token": 123, "provider": "FCM"}], CONTENT),
-            {},
-            "Invalid to[0]: token must be a non-empty string.",
-        ),
-        (
-            ([{"token": "t", "provider": "GCM"}], CONTENT),
-            {},
-            "Invalid to[0]: provider 'GCM'; expected 'FCM' or 'APN'.",
-        ),
-        (
-            ([{"token": "t", "provider": "fcm"}], CONTENT),
-            {},
-            "Invalid to[0]: provider 'fcm'; expected 'FCM' or 'APN'.",
-        ),
-        (
-            ("device-token-1", CONTENT),
-            {},
-            "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}], got str.",
-        ),
-        (
-            (TO[0], CONTENT),
-            {},
-            "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}], got dict.",
-        ),
-        (
-            (None, CONTENT),
-            {},
-            "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}], "
-            "got NoneType.",
-        ),
-        ((TO, None), {}, "Invalid content: expected a dict with a title and/or body, got NoneType."),
-        ((TO, "Hello"), {}, "Invalid content: expected a dict with a title and/or body, got str."),
-        ((TO, {}), {}, "Invalid content: it needs a non-empty 'title' or 'body' string."),
-        ((TO, {"sound": "ding"}), {}, "Invalid content: it needs a non-empty 'title' or 'body' string."),
-        (
-            (TO, {"title": "", "body": ""}),
-            {},
-            "Invalid content: it needs a non-empty 'title' or 'body' string.",
-        ),
-        ((TO, {"title": 5}), {}, "Invalid content: it needs a non-empty 'title' or 'body' string."),
-        (
-            (TO, CONTENT),
-            {"tags": {f"key{i}": "v" for i in range(11)}},
-            "Invalid tags: 11 tags; expected at most 10.",
-        ),
-        (
-            (TO, CONTENT),
-            {"tags": {"attempt": 1}},
-            "Invalid value of tag 'attempt': expected a string of at most 256 characters.",
-        ),
-        (
-            (TO, CONTENT),
-            {"tags": {"note": "x" * 257}},
-            "Invalid value of tag 'note': expected a string of at most 256 characters.",
-        ),
-        (
-            (TO, CONTENT),
-            {"tags": {LONG_KEY: "v"}},
-            f"Invalid tag key {LONG_KEY!r}: expected a string of 1 to 128 characters.",
-        ),
-        ((TO, CONTENT), {"tags": {"": "v"}}, "Invalid tag key '': expected a string of 1 to 128 characters."),
-        ((TO, CONTENT), {"tags": {1: "v"}}, "Invalid tag key 1: expected a string of 1 to 128 characters."),
-        ((TO, CONTENT), {"tags": "campaign=spring"}, "Invalid tags: expected a dict of strings, got str."),
-        ((TO, CONTENT), {"priority": "URGENT"}, "Invalid priority 'URGENT': expected one of HIGH, LOW."),
-        ((TO, CONTENT), {"priority": 1}, "Invalid priority 1: expected one of HIGH, LOW."),
-        ((TO, CONTENT), {"schedule": NAIVE}, NAIVE_MESSAGE),
-        ((TO, CONTENT), {"schedule": pendulum.naive(2030, 1, 1, 9)}, NAIVE_MESSAGE),
-        ((TO, CONTENT), {"schedule": "2030-01-01T09:00:00"}, NAIVE_MESSAGE),
-        (
-            (TO, CONTENT),
-            {"schedule": "next tuesday"},
-            "Invalid schedule 'next tuesday': expected an ISO 8601 date-time such as '2024-01-15T09:30:00Z'.",
-        ),
-        (
-            (TO, CONTENT),
-            {"schedule": 1_893_488_400},
-            "Invalid schedule 1893488400: expected a timezone-aware datetime or an ISO 8601 string.",
-        ),
-        ((TO, CONTENT), {"from_": ""}, "Invalid from_ '': expected a string or a dict."),
-        ((TO, CONTENT), {"from_": 42}, "Invalid from_ 42: expected a string or a dict."),
-    ],
-    ids=[
-        "to-empty",
-        "to-10001",
-        "recipient-a-string",
-        "recipient-empty-dict",
-        "token-empty",
-        "token-blank",
-        "token-not-a-string",
-        "provider-unknown",
-        "provider-lower-case",
-        "to-a-string",
-        "to-a-dict",
-        "to-none",
-        "content-missing",
-        "content-a-string",
-        "content-empty",
-        "content-no-title-no-body",
-        "content-blank-title-and-body",
-        "content-title-not-a-string",
-        "tags-11",
-        "tag-value-not-a-string",
-        "tag-value-too-long",
-        "tag-key-too-long",
-        "tag-key-empty",
-        "tag-key-not-a-string",
-        "tags-a-string",
-        "priority-unknown",
-        "priority-not-a-string",
-        "schedule-naive-datetime",
-        "schedule-naive-pendulum",
-        "schedule-naive-iso-string",
-        "schedule-not-iso",
-        "schedule-a-timestamp",
-        "from-empty",
-        "from-a-number",
-    ],
+    ("kwargs", "message"),
+    # The 30-day case is relative to the case's NOW; tested above against the real clock.
+    [c[1:] for c in CLIENT_BAD_SENDS if c[0] != "schedule-more-than-30-days-ahead"],
+    ids=[c[0] for c in CLIENT_BAD_SENDS if c[0] != "schedule-more-than-30-days-ahead"],
 )
 async def test_invalid_sends_make_no_request(
     hook: TwilioPushHook,
     api_mock: respx.MockRouter,
     mode: str,
-    args: tuple[Any, ...],
     kwargs: dict[str, Any],
     message: str,
 ) -> None:
     route = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
 
     with pytest.raises(TwilioPushInvalidInputError) as caught:
-        await send(hook, mode, *args, **kwargs)
+        await send(hook, mode, **kwargs)
 
     assert str(caught.value) == message
     assert route.call_count == 0
     assert api_mock.calls.call_count == 0
 
 
-async def test_the_limits_themselves_are_accepted(
-    hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str
+@pytest.mark.parametrize(
+    ("kwargs", "expected"), [c[1:] for c in CLIENT_SENDS], ids=[c[0] for c in CLIENT_SENDS]
+)
+async def test_the_emulator_accepts_every_body_the_hook_builds(
+    twilio_push_emulator: EmulatorHandle,
+    hook: TwilioPushHook,
+    mode: str,
+    kwargs: dict[str, Any],
+    expected: Any,
 ) -> None:
-    route = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
-    to = [{"token": f"t{i}", "provider": "APN" if i % 2 else "FCM"} for i in range(10_000)]
-    tags = {f"{i}".rjust(128, "k"): "v" * 256 for i in range(10)}
-
-    await send(hook, mode, to, {"title": "t"}, tags=tags, priority="HIGH")
-
-    body = sent_body(route)
-    assert len(body["to"]) == 10_000
-    assert body["tags"] == tags
-
-
-async def test_the_emulator_agrees_with_what_the_hook_sends(
-    twilio_push_emulator: EmulatorHandle, hook: TwilioPushHook, mode: str
-) -> None:
-    """Every option the hook accepts, the (independent) emulator accepts too."""
-    operation_id = await send(
-        hook,
-        mode,
-        [{"token": "t1", "provider": "FCM"}, {"token": "t2", "provider": "APN"}],
-        {"title": "t", "body": "b", "sound": "default"},
-        from_="MyApp",
-        priority="low",
-        schedule="2030-01-01T09:30:00+01:00",
-        tags={"a": "b"},
-    )
+    """Every form the hook accepts, the (independent) emulator accepts too."""
+    operation_id = await send(hook, mode, **kwargs)
 
     assert OPERATION_ID_RE.fullmatch(operation_id)
     assert twilio_push_emulator.control.request_count(SEND_ROUTE, 202) == 1
+    assert twilio_push_emulator.control.operation(operation_id)["operation"]["stats"]["total"] == len(
+        expected["to"]
+    )

@@ -495,19 +495,20 @@ async def test_base_url_comes_from_the_connection(
         ),
         (
             {"host": "https://AC123:hostsecret@comms.example.com"},
-            "has credentials inside its host URL: put them in the login and password fields instead.",
+            "has credentials inside its Base URL (host): put them in Account SID or API Key SID (login) "
+            "and Auth Token or API Key secret (password) instead.",
         ),
         (
             {"host": "ftp://comms.example.com"},
-            "has host 'ftp://comms.example.com', which is not a base URL",
+            "has Base URL (host) 'ftp://comms.example.com', which is not a base URL",
         ),
         (
             {"login": None},
-            "has no login: set it to your Account SID (AC...) or API Key SID (SK...).",
+            "has no Account SID or API Key SID (login): set it to your Account SID (AC...) or API Key SID (SK...).",
         ),
         (
             {"password": None},
-            "has no password: set it to your Auth Token or API Key secret.",
+            "has no Auth Token or API Key secret (password).",
         ),
         ({"extra": {"timeout": "soon"}}, "has extra timeout='soon': expected a number of seconds > 0."),
         ({"extra": {"timeout": 0}}, "has extra timeout=0: expected a number of seconds > 0."),
@@ -641,7 +642,7 @@ async def test_the_hook_reuses_one_client_until_closed(
             [
                 "answered 401 Unauthorized to GET",
                 ": Authenticate (Twilio error 20003)",
-                "Check the login (Account SID or API Key SID) and password of connection "
+                "Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password) of the connection "
                 "'twilio_push_default'.",
             ],
             20003,
@@ -781,7 +782,7 @@ async def test_transport_errors_become_connection_errors_after_retries(
 
     assert route.call_count == 5
     assert str(caught.value) == (
-        f"No answer from the Twilio Push API to GET {OP_PATH}: {type(transport_error).__name__} "
+        f"No answer from the Twilio Push API at {BASE_URL} to GET {OP_PATH}: {type(transport_error).__name__} "
         f"({transport_error}) (gave up after 5 attempts)"
     )
     assert caught.value.path == OP_PATH
@@ -1148,9 +1149,12 @@ def test_test_connection_reports_bad_credentials(
     ok, reason = hook.test_connection()
 
     assert ok is False
-    assert "401 Unauthorized" in reason
-    assert "Check the login (Account SID or API Key SID) and password of connection" in reason
-    assert "'twilio_push_default'" in reason
+    # The UI tests an unsaved copy under a random connection id: the message names none.
+    assert reason == (
+        f"Twilio Push API answered 401 Unauthorized to GET {OPS_PATH}: Authenticate (Twilio error 20003). "
+        "Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password) "
+        "of this connection."
+    )
     assert secret_token not in reason
     assert route.call_count == 1
 
@@ -1163,7 +1167,9 @@ def test_test_connection_reports_an_unreachable_host(
     ok, reason = hook.test_connection()
 
     assert ok is False
-    assert reason.startswith(f"No answer from the Twilio Push API to GET {OPS_PATH}: ConnectError")
+    assert reason.startswith(
+        f"No answer from the Twilio Push API at {BASE_URL} to GET {OPS_PATH}: ConnectError"
+    )
     assert "Name or service not known" in reason
 
 
@@ -1186,7 +1192,21 @@ def test_test_connection_reports_a_bad_connection(set_conn: Callable[..., str]) 
     ok, reason = TwilioPushHook(set_conn(host="http://comms.example.com")).test_connection()
 
     assert ok is False
-    assert "Use https://" in reason
+    assert reason.startswith("This connection uses http:// for the non-loopback host 'comms.example.com'")
+
+
+def test_test_connection_names_the_forms_fields_and_no_connection_id(set_conn: Callable[..., str]) -> None:
+    """The UI's Test runs on an unsaved copy of the form, under a random connection id."""
+    hook = TwilioPushHook(set_conn("XdbD7b0L", password=None))
+
+    assert hook.test_connection() == (
+        False,
+        "This connection has no Auth Token or API Key secret (password).",
+    )
+    # Outside the Test button, messages name the connection again.
+    with pytest.raises(TwilioPushInvalidInputError) as caught:
+        hook.get_settings()
+    assert str(caught.value) == "The connection 'XdbD7b0L' has no Auth Token or API Key secret (password)."
 
 
 def test_test_connection_leaves_the_hooks_retries_as_they_were(

@@ -95,7 +95,7 @@ async def test_it_sends_one_push_rendered_with_the_callbacks_context(
     assert sent(twilio_push_emulator) == [
         {
             "content": {"title": "nightly_etl failed", "body": "load on manual__1"},
-            "from": "alerts",
+            "from": {"appName": "alerts"},
             "priority": "HIGH",
             "tags": {"dag": "nightly_etl"},
         }
@@ -129,24 +129,33 @@ def test_the_alias_is_the_notifier() -> None:
     [
         (
             {"to": "on-call-phone"},
-            "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}], got str.",
+            "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}] or "
+            "[{'userId': 'comms_pushnotificationuser_...'}], got str.",
         ),
-        (
-            {"to": []},
-            "Invalid to: 0 recipients; expected 1 to 10,000 per send (split larger audiences into several sends).",
-        ),
+        ({"to": []}, "Invalid to: the list of recipients is empty."),
         (
             {"to": [{"token": "t", "provider": "GCM"}]},
-            "Invalid to[0]: provider 'GCM'; expected 'FCM' or 'APN'.",
+            "Invalid to[0].provider 'GCM': expected one of FCM, APN.",
         ),
-        ({"content": "it failed"}, "Invalid content: expected a dict with a title and/or body, got str."),
         (
-            {"content": {"subject": "it failed"}},
-            "Invalid content: it needs a non-empty 'title' or 'body' string.",
+            {"content": "it failed"},
+            "Invalid content: expected a dict with a 'body' and an optional 'title', got str.",
+        ),
+        (
+            {"content": {"title": "it failed"}},
+            "Invalid content: 'body' is required, a non-empty string (the title is optional and defaults "
+            "to the App's name).",
         ),
         ({"priority": "URGENT"}, "Invalid priority 'URGENT': expected one of HIGH, LOW."),
-        ({"from_": ""}, "Invalid from_ '': expected a string or a dict."),
-        ({"tags": {"team": 7}}, "Invalid value of tag 'team': expected a string of at most 256 characters."),
+        (
+            {"from_": ""},
+            "Invalid from_ {'appName': ''}: an App name is 1 to 64 of a-z, 0-9 and _ (pattern ^[a-z0-9_]+$), "
+            "alone in from_.",
+        ),
+        (
+            {"tags": {"team": 7}},
+            "Invalid value of tag 'team': 7; expected 1 to 256 of a-z, A-Z, 0-9, '.', '_', '~' and '-'.",
+        ),
         # A template in one argument does not spare the others their checks.
         (
             {"to": "{{ params.on_call }}", "priority": "URGENT"},
@@ -155,7 +164,8 @@ def test_the_alias_is_the_notifier() -> None:
         # Dict keys are not rendered: a key is checked as it is.
         (
             {"tags": {"{{ ti.task_id }}" * 9: "x"}},
-            f"Invalid tag key {'{{ ti.task_id }}' * 9!r}: expected a string of 1 to 128 characters.",
+            f"Invalid tag key {'{{ ti.task_id }}' * 9!r}: expected 1 to 128 of a-z, A-Z, 0-9, '.', '_', '~' "
+            "and '-'.",
         ),
         # Airflow renders no template in priority: it is checked as it is.
         (
@@ -168,7 +178,7 @@ def test_the_alias_is_the_notifier() -> None:
         "to-empty",
         "unknown-provider",
         "content-a-string",
-        "content-without-title-or-body",
+        "content-without-body",
         "priority",
         "from-empty",
         "tag-value-not-a-string",
@@ -180,7 +190,7 @@ def test_the_alias_is_the_notifier() -> None:
 def test_bad_arguments_are_refused_when_the_notifier_is_built(
     arguments: dict[str, Any], message: str
 ) -> None:
-    kwargs: dict[str, Any] = {"to": ON_CALL, "content": {"title": "Hi"}, **arguments}
+    kwargs: dict[str, Any] = {"to": ON_CALL, "content": {"body": "Hi"}, **arguments}
 
     with pytest.raises(TwilioPushInvalidInputError) as caught:
         TwilioPushNotifier(**kwargs)
@@ -194,13 +204,13 @@ def test_bad_arguments_are_refused_when_the_notifier_is_built(
         {"to": "{{ params.on_call }}"},
         {"to": [{"token": "{{ var.value.on_call_token }}", "provider": "{{ params.provider }}"}]},
         {"content": "{{ params.content }}"},
-        {"content": {"title": "{{ dag.dag_id }}"}},
+        {"content": {"title": "{{ dag.dag_id }}", "body": "failed"}},
         {"tags": {"dag": "{{ dag.dag_id }}" * 20}},  # longer than 256 characters before rendering
         {"tags": "{{ params.tags }}"},
     ],
 )
 def test_templates_are_checked_once_rendered_not_before(arguments: dict[str, Any]) -> None:
-    kwargs: dict[str, Any] = {"to": ON_CALL, "content": {"title": "Hi"}, **arguments}
+    kwargs: dict[str, Any] = {"to": ON_CALL, "content": {"body": "Hi"}, **arguments}
 
     notifier = TwilioPushNotifier(**kwargs)
 
@@ -212,7 +222,8 @@ async def test_a_template_that_renders_to_bad_input_fails_before_any_request(
 ) -> None:
     notifier = TwilioPushNotifier(to="{{ ti.task_id }}", content=CONTENT)
     message = (
-        "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}], got str."
+        "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}] or "
+        "[{'userId': 'comms_pushnotificationuser_...'}], got str."
     )
 
     with pytest.raises(TwilioPushInvalidInputError, match=r"^Invalid to: ") as caught:

@@ -88,21 +88,24 @@ def test_to_and_content_render_from_an_upstream_xcom_and_params(
     route = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
     audience = [{"token": "device-a", "provider": "FCM"}, {"token": "device-b", "provider": "APN"}]
     ti.upstream["audience"] = audience
+    when = pendulum.now("UTC").add(days=2).strftime("%Y-%m-%dT%H:%M:%SZ")
+    params = {"product": "shoes", "when": when, "sound": "ding"}
     with DAG(
         "send_templated",
         schedule=None,
         start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
         render_template_as_native_obj=True,
-        params={"product": "shoes", "when": "2030-01-01T09:30:00Z"},
+        params=params,
     ):
         operator = send_operator(
             to="{{ ti.xcom_pull(task_ids='audience') }}",
             content={"title": "New {{ params.product }}", "body": "{{ params.product | upper }} in stock"},
-            from_="{{ params.product }}-shop",
+            from_="{{ params.product }}_shop",
+            sound="{{ params.sound }}",
             schedule="{{ params.when }}",
             tags={"product": "{{ params.product }}"},
         )
-    context = {"ti": ti, "params": {"product": "shoes", "when": "2030-01-01T09:30:00Z"}}
+    context = {"ti": ti, "params": params}
 
     operator.render_template_fields(context)
     operation_id = operator.execute(context)
@@ -110,9 +113,10 @@ def test_to_and_content_render_from_an_upstream_xcom_and_params(
     assert operation_id == OPERATION_ID
     assert sent_body(route) == {
         "to": audience,
-        "content": {"title": "New shoes", "body": "SHOES in stock"},
-        "from": "shoes-shop",
-        "schedule": {"sendAt": "2030-01-01T09:30:00Z"},
+        "content": {"body": "SHOES in stock", "title": "New shoes"},
+        "from": {"appName": "shoes_shop"},
+        "sound": "ding",
+        "schedule": {"sendAt": [when]},
         "tags": {"product": "shoes"},
     }
 
@@ -144,7 +148,8 @@ def test_a_list_template_without_native_rendering_is_refused_before_sending(
         operator.execute(context)
 
     assert str(caught.value) == (
-        "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}], got str."
+        "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}] or "
+        "[{'userId': 'comms_pushnotificationuser_...'}], got str."
     )
     assert route.call_count == 0
 
@@ -181,7 +186,14 @@ def test_an_invalid_poll_interval_is_refused_at_construction(poll_interval: Any)
 
 
 def test_template_fields() -> None:
-    assert set(TwilioPushSendOperator.template_fields) == {"to", "content", "from_", "schedule", "tags"}
+    assert set(TwilioPushSendOperator.template_fields) == {
+        "to",
+        "content",
+        "from_",
+        "sound",
+        "schedule",
+        "tags",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +270,8 @@ def test_execute_complete_returns_the_final_operation_and_sends_nothing(
 
 
 CANCELED_MESSAGE = (
-    f"Operation {OPERATION_ID} is CANCELED: 1 sent, 0 failed, 0 queued of 3: it was canceled. "
+    f"CANCELED, 100% done: 1 sent, 0 failed, 2 canceled, 0 queued of 3 (operation {OPERATION_ID}): it was "
+    "canceled. "
     "Set fail_on_canceled=False to accept canceled operations."
 )
 
@@ -404,8 +417,8 @@ def test_worker_wait_times_out(twilio_push_emulator: EmulatorHandle, context: di
 
     operation_id = context["ti"].xcom("operation_id")
     assert str(caught.value) == (
-        f"Timed out after 0 s waiting for operation {operation_id}; last seen Operation {operation_id} is "
-        "PROCESSING: 0 sent, 0 failed, 1 queued of 1."
+        f"Timed out after 0 s waiting for operation {operation_id}; last seen PROCESSING, 0% done: 0 sent, "
+        f"0 failed, 1 queued of 1 (operation {operation_id})."
     )
     assert control.request_count(SEND_ROUTE) == 1
 
@@ -467,7 +480,7 @@ def test_a_permanent_error_after_the_send_fails_without_retry_naming_the_operati
 
     assert str(caught.value) == went_out(
         f"Twilio Push API answered 403 Forbidden to GET {OP_PATH}: Forbidden (Twilio error 20403). "
-        "Check the login (Account SID or API Key SID) and password of connection 'twilio_push_default' "
+        "Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password) of the connection 'twilio_push_default' "
         "and that it may use the Comms API."
     )
     assert post.call_count == 1

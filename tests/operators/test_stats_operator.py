@@ -29,6 +29,7 @@ from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperatio
 from .conftest import OPERATION_ID, OPS_PATH, RecordingTI
 
 OP_PATH = f"{OPS_PATH}/{OPERATION_ID}"
+SEND_PATH = "/v1/PushNotifications"
 ERRORS_PATH = f"{OP_PATH}/Errors"
 COUNTERS = ("total", "recipients", "unaddressable", "scheduled", "queued", "sent", "failed", "canceled")
 XCOM_KEYS = {"operation_id", "status", *COUNTERS, "created_at", "updated_at", "failure_rate", "sent_rate"}
@@ -386,65 +387,143 @@ def test_an_empty_errors_list_is_said(
     assert ti.xcom()["errors"] == {"sampled": 0, "top": []}
 
 
-def test_errors_endpoint_500_still_reports_the_threshold_failure(
-    api_mock: respx.MockRouter, context: dict[str, Any], ti: RecordingTI, fast_hook: Callable[[Any], Any]
+def failed_notifications(*recipients: dict[str, str]) -> dict[str, Any]:
+    """A page of ``GET /v1/PushNotifications?status=FAILED``: one FAILED notification per recipient."""
+    items = [
+        {
+            "id": f"comms_pushnotification_01h9krwprkeee8fzqspvwy6n{i:02}",
+            "from": {
+                (recipient.get("provider") or "FCM").lower(): "comms_credential_01h9krwprkeee8fzqspvwy6nq8"
+            },
+            "to": recipient,
+            "status": "FAILED",
+            "createdAt": "2024-01-15T09:30:00Z",
+            "updatedAt": "2024-01-15T09:30:01Z",
+        }
+        for i, recipient in enumerate(recipients)
+    ]
+    return {"pushNotifications": items, "pagination": {"next": None, "self": "s"}}
+
+
+FAILED_RECIPIENTS = [
+    {"token": "fcm-token-0123456789abcdef", "provider": "FCM"},
+    {"token": "apn-token-1", "provider": "APN"},
+    {"token": "fcm-token-2", "provider": "FCM"},
+    {"userId": "comms_pushnotificationuser_01h9krwprkeee8fzqspvwy6nq8"},
+]
+FAILED_SUMMARY = {
+    "source": "notifications",
+    "sampled": 4,
+    "by_provider": {"FCM": 3, "APN": 1},
+    "recipients": FAILED_RECIPIENTS,
+}
+FAILED_DETAILS = (
+    "Failed notifications (of 4 read): 3 FCM, 1 APN; e.g. FCM token fcm-token-012345..., APN token "
+    "apn-token-1, FCM token fcm-token-2."
+)
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_without_an_errors_endpoint_the_failed_notifications_are_summarized(
+    api_mock: respx.MockRouter, context: dict[str, Any], ti: RecordingTI, status: int
 ) -> None:
     api_mock.get(OP_PATH).respond(200, json=operation(failed=37))
     errors_route = api_mock.get(ERRORS_PATH).respond(
-        500, json={"code": 20500, "message": "Internal Server Error", "status": 500}
+        status, json={"errors": [{"code": 20404, "message": "Not Found"}]}
     )
-    operator = fast_hook(stats_operator(max_failure_rate=0.02))
-
-    message = fail_message(lambda: operator.execute(context))
-
-    reason = (
-        f"Twilio Push API answered 500 Internal Server Error to GET {ERRORS_PATH}: "
-        "Internal Server Error (Twilio error 20500) (gave up after 5 attempts)"
-    )
-    assert message == (
-        "37 of 1,000 push notifications failed (3.7%), above max_failure_rate=2.0% for operation "
-        f"{OPERATION_ID}. Error details unavailable: {reason}"
-    )
-    assert errors_route.call_count == 5  # a read: retried (max_retries=4) before giving up
-    pushed = ti.xcom()
-    assert pushed["errors"] == {"unavailable": reason}
-    assert pushed["failed"] == 37
-
-
-def test_errors_endpoint_404_still_reports_the_threshold_failure(
-    api_mock: respx.MockRouter, context: dict[str, Any], ti: RecordingTI
-) -> None:
-    api_mock.get(OP_PATH).respond(200, json=operation(failed=37))
-    errors_route = api_mock.get(ERRORS_PATH).respond(404, json={"code": 20404, "message": "Not found"})
+    list_route = api_mock.get(SEND_PATH).respond(200, json=failed_notifications(*FAILED_RECIPIENTS))
 
     message = fail_message(lambda: stats_operator(max_failed=36).execute(context))
 
+    assert message == (
+        f"37 of 1,000 push notifications failed, above max_failed=36 for operation {OPERATION_ID}. {FAILED_DETAILS}"
+    )
+    assert errors_route.call_count == 1
+    assert dict(list_route.calls[0].request.url.params) == {
+        "pageSize": "1000",
+        "operationId": OPERATION_ID,
+        "status": "FAILED",
+    }
+    pushed = ti.xcom()
+    assert pushed["errors"] == FAILED_SUMMARY
+    assert pushed["failed"] == 37
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (
+            {"status_code": 500, "json": {"errors": [{"code": 20500, "message": "Internal server error."}]}},
+            f"Twilio Push API answered 500 Internal Server Error to GET {ERRORS_PATH}: Internal server error. "
+            "(Twilio error 20500) (gave up after 5 attempts)",
+        ),
+        (
+            {"status_code": 200, "text": "<html>Bad Gateway</html>"},
+            f"Twilio Push API answered 200 to GET {ERRORS_PATH} with a body that is not JSON "
+            "(starts with '<html>Bad Gateway</html>').",
+        ),
+    ],
+    ids=["500", "not-json"],
+)
+def test_a_failing_errors_endpoint_falls_back_to_the_failed_notifications(
+    api_mock: respx.MockRouter,
+    context: dict[str, Any],
+    ti: RecordingTI,
+    fast_hook: Callable[[Any], Any],
+    answer: dict[str, Any],
+    reason: str,
+) -> None:
+    api_mock.get(OP_PATH).respond(200, json=operation(failed=37))
+    api_mock.get(ERRORS_PATH).respond(**answer)
+    api_mock.get(SEND_PATH).respond(200, json=failed_notifications(*FAILED_RECIPIENTS))
+
+    message = fail_message(lambda: fast_hook(stats_operator(max_failure_rate=0.02)).execute(context))
+
+    assert message.endswith(f"for operation {OPERATION_ID}. {FAILED_DETAILS}")
+    assert ti.xcom()["errors"] == FAILED_SUMMARY
+
+
+def test_when_both_sources_fail_the_threshold_failure_is_still_reported(
+    api_mock: respx.MockRouter, context: dict[str, Any], ti: RecordingTI, fast_hook: Callable[[Any], Any]
+) -> None:
+    api_mock.get(OP_PATH).respond(200, json=operation(failed=37))
+    api_mock.get(ERRORS_PATH).respond(404, json={"errors": [{"code": 20404, "message": "Not Found"}]})
+    list_route = api_mock.get(SEND_PATH).respond(
+        503, json={"errors": [{"code": 20503, "message": "Service unavailable."}]}
+    )
+
+    message = fail_message(lambda: fast_hook(stats_operator(max_failed=36)).execute(context))
+
     reason = (
-        f"Twilio Push API answered 404 Not Found to GET {ERRORS_PATH}: Not found (Twilio error 20404). "
-        "The resource does not exist, or is older than Twilio's 7-day retention."
+        f"Twilio Push API answered 404 Not Found to GET {ERRORS_PATH}: Not Found (Twilio error 20404). The "
+        "resource does not exist, or is older than Twilio's 7-day retention.; and its FAILED notifications "
+        f"could not be listed: Twilio Push API answered 503 Service Unavailable to GET {SEND_PATH}: Service "
+        "unavailable. (Twilio error 20503) (gave up after 5 attempts)"
     )
     assert message == (
         f"37 of 1,000 push notifications failed, above max_failed=36 for operation {OPERATION_ID}. "
         f"Error details unavailable: {reason}"
     )
-    assert errors_route.call_count == 1
+    assert list_route.call_count == 5
     assert ti.xcom()["errors"] == {"unavailable": reason}
 
 
-def test_errors_endpoint_answering_garbage_still_reports_the_threshold_failure(
+def test_no_failed_notifications_listed_is_said(
     api_mock: respx.MockRouter, context: dict[str, Any], ti: RecordingTI
 ) -> None:
-    api_mock.get(OP_PATH).respond(200, json=operation(failed=37))
-    api_mock.get(ERRORS_PATH).respond(200, text="<html>Bad Gateway</html>")
+    api_mock.get(OP_PATH).respond(200, json=operation(failed=5))
+    api_mock.get(ERRORS_PATH).respond(405)
+    api_mock.get(SEND_PATH).respond(200, json=failed_notifications())
 
-    message = fail_message(lambda: stats_operator(max_failed=36).execute(context))
+    message = fail_message(lambda: stats_operator(max_failed=4).execute(context))
 
-    reason = (
-        f"Twilio Push API answered 200 to GET {ERRORS_PATH} with a body that is not JSON "
-        "(starts with '<html>Bad Gateway</html>')."
-    )
-    assert message.endswith(f"for operation {OPERATION_ID}. Error details unavailable: {reason}")
-    assert ti.xcom()["errors"] == {"unavailable": reason}
+    assert message.endswith(f"for operation {OPERATION_ID}. Twilio listed no FAILED notifications.")
+    assert ti.xcom()["errors"] == {
+        "source": "notifications",
+        "sampled": 0,
+        "by_provider": {},
+        "recipients": [],
+    }
 
 
 def test_stats_for_xcom_and_summarize_errors_are_json_safe() -> None:
@@ -538,8 +617,12 @@ NOT_FINAL = (
 @pytest.mark.parametrize(
     ("status", "stats", "progress"),
     [
-        ("PROCESSING", {"queued": 400, "failed": 5}, "595 sent, 5 failed, 400 queued of 1,000"),
-        ("SCHEDULED", {"scheduled": 1000, "sent": 0}, "0 sent, 0 failed, 0 queued of 1,000"),
+        ("PROCESSING", {"queued": 400, "failed": 5}, "PROCESSING, 60% done: 595 sent, 5 failed, 400 queued"),
+        (
+            "SCHEDULED",
+            {"scheduled": 1000, "sent": 0},
+            "SCHEDULED, 0% done: 0 sent, 0 failed, 0 queued, 1,000 scheduled",
+        ),
     ],
 )
 def test_not_terminal_with_require_terminal_fails_and_says_how_to_wait(
@@ -555,7 +638,7 @@ def test_not_terminal_with_require_terminal_fails_and_says_how_to_wait(
 
     message = fail_message(lambda: stats_operator(max_failed=0).execute(context))
 
-    assert message == f"Operation {OPERATION_ID} is {status}: {progress}{NOT_FINAL}"
+    assert message == f"{progress} of 1,000 (operation {OPERATION_ID}){NOT_FINAL}"
     assert ti.xcom()["status"] == status  # the partial stats are still pushed, before failing
     assert not errors_route.called
 
@@ -711,8 +794,8 @@ def test_execute_complete_timeout_raises_a_sensor_timeout_with_the_trigger_messa
     context: dict[str, Any], ti: RecordingTI
 ) -> None:
     message = (
-        f"Timed out waiting for operation {OPERATION_ID} to complete; last seen Operation "
-        f"{OPERATION_ID} is PROCESSING: 3 sent, 0 failed, 7 queued of 10."
+        f"Timed out waiting for operation {OPERATION_ID} to complete; last seen PROCESSING, 30% done: "
+        f"3 sent, 0 failed, 7 queued of 10 (operation {OPERATION_ID})."
     )
     operator = stats_operator(max_failed=0, wait_for_completion=True, deferrable=True)
 
@@ -728,7 +811,7 @@ def test_execute_complete_timeout_raises_a_sensor_timeout_with_the_trigger_messa
 def test_execute_complete_error_raises_the_trigger_message(context: dict[str, Any]) -> None:
     message = (
         f"Could not watch operation {OPERATION_ID}: Twilio Push API answered 401 Unauthorized to GET "
-        f"{OP_PATH}. Check the login (Account SID or API Key SID) and password of connection "
+        f"{OP_PATH}. Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password) of the connection "
         "'twilio_push_default'."
     )
     operator = stats_operator(max_failed=0, wait_for_completion=True, deferrable=True)
@@ -843,8 +926,8 @@ def test_worker_wait_times_out_with_the_last_progress(
         operator.execute(context)
 
     assert str(caught.value) == (
-        f"Timed out after 0 s waiting for operation {op['id']}; last seen Operation {op['id']} is "
-        "PROCESSING: 0 sent, 0 failed, 10 queued of 10."
+        f"Timed out after 0 s waiting for operation {op['id']}; last seen PROCESSING, 0% done: 0 sent, "
+        f"0 failed, 10 queued of 10 (operation {op['id']})."
     )
     assert ti.pushed == []
 
@@ -905,3 +988,36 @@ def test_a_breach_found_after_a_worker_wait_reads_the_emulator_errors(
     assert summary["sampled"] == 37
     assert sum(e["count"] for e in summary["top"]) == 37
     assert {e["code"] for e in summary["top"]} <= {52131, 52134, 52143, 52146, 52182}
+
+
+def test_an_emulator_without_a_working_errors_endpoint_gets_the_failed_recipients(
+    twilio_push_emulator: EmulatorHandle,
+    context: dict[str, Any],
+    ti: RecordingTI,
+    fast_hook: Callable[[Any], Any],
+) -> None:
+    control = twilio_push_emulator.control
+    control.set_defaults(duration=0)
+    to = [{"token": f"device-{i}", "provider": "FCM"} for i in range(7)] + [
+        {"token": "fail-52134-gone-a", "provider": "APN"},
+        {"token": "fail-52134-gone-b", "provider": "FCM"},
+        {"token": "fail-52143-too-big", "provider": "APN"},
+    ]
+    operation_id = fast_hook(stats_operator()).hook.send_push_notifications(to, {"body": "Hi"})
+    control.set_faults(rate_500=1, routes=["GET /v1/PushNotifications/Operations/{id}/Errors"])
+
+    message = fail_message(
+        lambda: fast_hook(stats_operator(operation_id=operation_id, max_failed=2)).execute(context)
+    )
+
+    assert message == (
+        f"3 of 10 push notifications failed, above max_failed=2 for operation {operation_id}. Failed "
+        "notifications (of 3 read): 2 APN, 1 FCM; e.g. APN token fail-52134-gone-..., FCM token "
+        "fail-52134-gone-..., APN token fail-52143-too-b...."
+    )
+    assert ti.xcom()["errors"] == {
+        "source": "notifications",
+        "sampled": 3,
+        "by_provider": {"APN": 2, "FCM": 1},
+        "recipients": to[7:],
+    }

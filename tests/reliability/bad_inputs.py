@@ -52,7 +52,16 @@ _NO_TZ = (
 )
 _CONN = "The connection 'twilio_push_default'"
 _SEND = "hook.send_push_notifications"
-_HI = '{"title": "Hi"}'
+_HI = '{"body": "Hi"}'
+_TO = '{"token": "t", "provider": "FCM"}'
+_TO_EXPECTED = (
+    "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}] or "
+    "[{'userId': 'comms_pushnotificationuser_...'}]"
+)
+_RECIPIENT_EXPECTED = (
+    "expected a recipient dict such as {'token': '...', 'provider': 'FCM'} or "
+    "{'userId': 'comms_pushnotificationuser_...'}"
+)
 _MAY_HAVE_BEEN_ACCEPTED = (
     ". Twilio may have accepted this send anyway, so it was not retried (a retry could deliver the "
     "notifications twice). Check the recent operations (TwilioPushHook.list_operations(start_date=...)) "
@@ -254,7 +263,7 @@ CASES: list[Case] = [
         "connection without login",
         "hook.get_operation(OP)",
         TwilioPushInvalidInputError,
-        f"{_CONN} has no login: set it to your Account SID (AC...) or API Key SID (SK...).",
+        f"{_CONN} has no Account SID or API Key SID (login): set it to your Account SID (AC...) or API Key SID (SK...).",
         0,
         connection={"login": None},
     ),
@@ -263,7 +272,7 @@ CASES: list[Case] = [
         "connection without password",
         "hook.get_operation(OP)",
         TwilioPushInvalidInputError,
-        f"{_CONN} has no password: set it to your Auth Token or API Key secret.",
+        f"{_CONN} has no Auth Token or API Key secret (password).",
         0,
         connection={"password": ""},
     ),
@@ -283,7 +292,8 @@ CASES: list[Case] = [
         "credentials inside the host URL",
         "hook.get_operation(OP)",
         TwilioPushInvalidInputError,
-        f"{_CONN} has credentials inside its host URL: put them in the login and password fields instead.",
+        f"{_CONN} has credentials inside its Base URL (host): put them in Account SID or API Key SID "
+        "(login) and Auth Token or API Key secret (password) instead.",
         0,
         connection={"host": "https://AC123:hunter2-secret@comms.twilio.com"},
     ),
@@ -292,7 +302,7 @@ CASES: list[Case] = [
         "host that is not a base URL",
         "hook.get_operation(OP)",
         TwilioPushInvalidInputError,
-        f"{_CONN} has host 'ftp://comms.example.com', which is not a base URL: "
+        f"{_CONN} has Base URL (host) 'ftp://comms.example.com', which is not a base URL: "
         "expected something like 'https://comms.twilio.com'.",
         0,
         connection={"host": "ftp://comms.example.com"},
@@ -370,7 +380,7 @@ CASES: list[Case] = [
     Case(
         "poll-interval-0",
         "poll_interval 0",
-        f'TwilioPushSendOperator(task_id="send", to=[{{"token": "t"}}], content={_HI}, poll_interval=0)',
+        f'TwilioPushSendOperator(task_id="send", to=[{_TO}], content={_HI}, poll_interval=0)',
         TwilioPushInvalidInputError,
         "Invalid poll_interval=0: expected a number of seconds > 0.",
         0,
@@ -381,16 +391,7 @@ CASES: list[Case] = [
         "empty recipient list",
         f"{_SEND}([], {_HI})",
         TwilioPushInvalidInputError,
-        "Invalid to: 0 recipients; expected 1 to 10,000 per send (split larger audiences into several sends).",
-        0,
-    ),
-    Case(
-        "10001-recipients",
-        "10,001 recipients",
-        f'{_SEND}([{{"token": "t"}}] * 10_001, {_HI})',
-        TwilioPushInvalidInputError,
-        "Invalid to: 10,001 recipients; expected 1 to 10,000 per send "
-        "(split larger audiences into several sends).",
+        "Invalid to: the list of recipients is empty.",
         0,
     ),
     Case(
@@ -398,7 +399,7 @@ CASES: list[Case] = [
         "recipients given as one string",
         f'{_SEND}("fcm-token", {_HI})',
         TwilioPushInvalidInputError,
-        "Invalid to: expected a list of recipients such as [{'token': '...', 'provider': 'FCM'}], got str.",
+        f"{_TO_EXPECTED}, got str.",
         0,
     ),
     Case(
@@ -406,15 +407,23 @@ CASES: list[Case] = [
         "a recipient that is not a dict",
         f'{_SEND}(["fcm-token"], {_HI})',
         TwilioPushInvalidInputError,
-        "Invalid to[0]: expected a recipient dict such as {'token': '...', 'provider': 'FCM'}, got str.",
+        f"Invalid to[0]: {_RECIPIENT_EXPECTED}, got str.",
         0,
     ),
     Case(
         "empty-token",
         "empty device token",
-        f'{_SEND}([{{"token": " "}}], {_HI})',
+        f'{_SEND}([{{"token": " ", "provider": "FCM"}}], {_HI})',
         TwilioPushInvalidInputError,
         "Invalid to[0]: token must be a non-empty string.",
+        0,
+    ),
+    Case(
+        "no-provider",
+        "a token without its provider (Twilio requires both)",
+        f'{_SEND}([{{"token": "t"}}], {_HI})',
+        TwilioPushInvalidInputError,
+        "Invalid to[0]: provider is missing; expected 'FCM' or 'APN' with every token.",
         0,
     ),
     Case(
@@ -422,21 +431,49 @@ CASES: list[Case] = [
         "unknown push provider",
         f'{_SEND}([{{"token": "t", "provider": "GCM"}}], {_HI})',
         TwilioPushInvalidInputError,
-        "Invalid to[0]: provider 'GCM'; expected 'FCM' or 'APN'.",
+        "Invalid to[0].provider 'GCM': expected one of FCM, APN.",
         0,
     ),
     Case(
-        "empty-content",
-        "content without title or body",
-        f'{_SEND}([{{"token": "t"}}], {{"title": ""}})',
+        "malformed-user-id",
+        "a user recipient whose id is not one",
+        f'{_SEND}([{{"userId": "user-42"}}], {_HI})',
         TwilioPushInvalidInputError,
-        "Invalid content: it needs a non-empty 'title' or 'body' string.",
+        "Invalid to[0].userId 'user-42': expected a user id like "
+        "'comms_pushnotificationuser_01h9krwprkeee8fzqspvwy6nq8'.",
+        0,
+    ),
+    Case(
+        "content-without-body",
+        "content with a title but no body (Twilio requires the body)",
+        f'{_SEND}([{_TO}], {{"title": "Hi"}})',
+        TwilioPushInvalidInputError,
+        "Invalid content: 'body' is required, a non-empty string (the title is optional and defaults to "
+        "the App's name).",
+        0,
+    ),
+    Case(
+        "content-unknown-key",
+        "provider data at the top of content",
+        f'{_SEND}([{_TO}], {{"body": "Hi", "data": {{"deeplink": "app://x"}}}})',
+        TwilioPushInvalidInputError,
+        "Invalid content: unknown key 'data'; expected body, title and providerPassthrough (provider-specific "
+        "options go in providerPassthrough: {'fcm': {'message': {...}}, 'apn': {...}}).",
+        0,
+    ),
+    Case(
+        "from-not-an-app-name",
+        "a sender that is not an App name",
+        f'{_SEND}([{_TO}], {_HI}, from_="My App")',
+        TwilioPushInvalidInputError,
+        "Invalid from_ {'appName': 'My App'}: an App name is 1 to 64 of a-z, 0-9 and _ (pattern "
+        "^[a-z0-9_]+$), alone in from_.",
         0,
     ),
     Case(
         "unknown-priority",
         "unknown priority",
-        f'{_SEND}([{{"token": "t"}}], {_HI}, priority="URGENT")',
+        f'{_SEND}([{_TO}], {_HI}, priority="URGENT")',
         TwilioPushInvalidInputError,
         "Invalid priority 'URGENT': expected one of HIGH, LOW.",
         0,
@@ -444,17 +481,44 @@ CASES: list[Case] = [
     Case(
         "11-tags",
         "11 tags",
-        f'{_SEND}([{{"token": "t"}}], {_HI}, tags={{f"k{{i}}": "v" for i in range(11)}})',
+        f'{_SEND}([{_TO}], {_HI}, tags={{f"k{{i}}": "v" for i in range(11)}})',
         TwilioPushInvalidInputError,
         "Invalid tags: 11 tags; expected at most 10.",
         0,
     ),
     Case(
+        "tag-value-with-a-space",
+        "a tag value with a space",
+        f'{_SEND}([{_TO}], {_HI}, tags={{"campaign": "spring sale"}})',
+        TwilioPushInvalidInputError,
+        "Invalid value of tag 'campaign': 'spring sale'; expected 1 to 256 of a-z, A-Z, 0-9, '.', '_', '~' "
+        "and '-'.",
+        0,
+    ),
+    Case(
         "naive-schedule",
         "naive schedule",
-        f"{_SEND}([{{'token': 't'}}], {_HI}, schedule=datetime(2030, 1, 1, 9))",
+        f"{_SEND}([{_TO}], {_HI}, schedule=datetime(2030, 1, 1, 9))",
         TwilioPushInvalidInputError,
         f"Invalid schedule '2030-01-01T09:00:00': {_NO_TZ}",
+        0,
+    ),
+    # -- notification list filters -------------------------------------------------------------
+    Case(
+        "notification-status",
+        "a notification status that does not exist",
+        'hook.list_push_notifications(status="DELIVERED")',
+        TwilioPushInvalidInputError,
+        "Invalid status 'DELIVERED': expected one of SCHEDULED, QUEUED, SENT, FAILED, CANCELED.",
+        0,
+    ),
+    Case(
+        "notification-tags-text",
+        "tags to match in another form than Twilio's",
+        'hook.list_push_notifications(tags="campaign=spring")',
+        TwilioPushInvalidInputError,
+        "Invalid tags 'campaign=spring': expected a dict such as {'campaign': 'spring'} or 1 to 10 "
+        "'key:value;' pairs such as 'campaign:spring;'.",
         0,
     ),
     # -- the emulator's answers ---------------------------------------------------------------
@@ -467,7 +531,7 @@ CASES: list[Case] = [
             "401 Unauthorized",
             OP_PATH,
             ": Authentication failed: wrong Account SID or Auth Token (Twilio error 20003). "
-            "Check the login (Account SID or API Key SID) and password of connection 'twilio_push_default'.",
+            "Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password) of the connection 'twilio_push_default'.",
         ),
         1,
         connection={"password": "wrong-password"},
@@ -548,7 +612,7 @@ CASES: list[Case] = [
     Case(
         "send-500",
         "500 to a send (Twilio may have accepted it)",
-        f'{_SEND}([{{"token": "t"}}], {_HI})',
+        f"{_SEND}([{_TO}], {_HI})",
         TwilioPushSendUncertainError,
         _http_error(
             "500 Internal Server Error", SEND_PATH, ": Internal Server Error (Twilio error 20500)", "POST"
@@ -561,7 +625,7 @@ CASES: list[Case] = [
     Case(
         "send-429-exhausted",
         "429 to every attempt of a send (safe to retry: never processed)",
-        f'{_SEND}([{{"token": "t"}}], {_HI})',
+        f"{_SEND}([{_TO}], {_HI})",
         TwilioPushRateLimitedError,
         _http_error(
             "429 Too Many Requests",
@@ -574,18 +638,50 @@ CASES: list[Case] = [
         emulator=True,
     ),
     Case(
-        "send-rejected",
-        "a recipient without a token (passes local checks, the API refuses it)",
-        f'{_SEND}([{{"provider": "FCM"}}], {_HI})',
+        "notification-page-token",
+        "a page token Twilio did not issue (passes local checks, the API refuses it)",
+        'hook.list_push_notifications(page_token="not-a-token")',
         TwilioPushBadRequestError,
         _http_error(
             "400 Bad Request",
             SEND_PATH,
-            ": to[0].token must be a non-empty string, got null (Twilio error 20001)",
-            "POST",
+            ": Invalid pageToken 'not-a-token': pass the token of a previous page unchanged (Twilio error 20001)",
         ),
         1,
         emulator=True,
+    ),
+    Case(
+        "send-refused-by-twilio",
+        "a send Twilio refuses, naming the errant fields",
+        f"{_SEND}([{_TO}], {_HI})",
+        TwilioPushBadRequestError,
+        _http_error(
+            "400 Bad Request",
+            SEND_PATH,
+            ": The App is not configured for FCM (Twilio error 21655, field $.from); The token is not an FCM "
+            "registration token (Twilio error 21656, field $.to[0].token)",
+            "POST",
+        ),
+        1,
+        answer=Answer(
+            400,
+            json={
+                "errors": [
+                    {
+                        "code": 21655,
+                        "message": "The App is not configured for FCM",
+                        "infoUrl": "https://www.twilio.com/docs/api/errors/21655",
+                        "context": "$.from",
+                    },
+                    {
+                        "code": 21656,
+                        "message": "The token is not an FCM registration token",
+                        "infoUrl": "https://www.twilio.com/docs/api/errors/21656",
+                        "context": "$.to[0].token",
+                    },
+                ]
+            },
+        ),
     ),
     # -- answers the emulator does not give: a mock of https://comms.twilio.com -----------------
     Case(
@@ -596,8 +692,9 @@ CASES: list[Case] = [
         _http_error(
             "403 Forbidden",
             OP_PATH,
-            ": Comms API not enabled for this account (Twilio error 20403). Check the login (Account SID or "
-            "API Key SID) and password of connection 'twilio_push_default' and that it may use the Comms API.",
+            ": Comms API not enabled for this account (Twilio error 20403). Check the Account SID or API Key "
+            "SID (login) and the Auth Token or API Key secret (password) of the connection "
+            "'twilio_push_default' and that it may use the Comms API.",
         ),
         1,
         answer=Answer(403, json={"code": 20403, "message": "Comms API not enabled for this account"}),
@@ -699,7 +796,7 @@ CASES: list[Case] = [
     Case(
         "send-accepted-without-id",
         "202 to a send without an operation id",
-        f'{_SEND}([{{"token": "t"}}], {_HI})',
+        f"{_SEND}([{_TO}], {_HI})",
         TwilioPushSendUncertainError,
         "Twilio Push API accepted POST /v1/PushNotifications (202) but its answer holds no operation id "
         "(neither operationId in the body nor operation-id / Location headers). The notifications are "
@@ -713,7 +810,7 @@ CASES: list[Case] = [
         "connection dropped on every attempt",
         "hook.get_operation(OP)",
         TwilioPushConnectionError,
-        f"No answer from the Twilio Push API to GET {OP_PATH}: RemoteProtocolError "
+        f"No answer from the Twilio Push API at https://comms.twilio.com to GET {OP_PATH}: RemoteProtocolError "
         "(Server disconnected without sending a response.) (gave up after 2 attempts)",
         2,
         answer=Answer(
@@ -725,7 +822,7 @@ CASES: list[Case] = [
         "connection refused on every attempt",
         "hook.get_operation(OP)",
         TwilioPushConnectionError,
-        f"No answer from the Twilio Push API to GET {OP_PATH}: ConnectError "
+        f"No answer from the Twilio Push API at https://comms.twilio.com to GET {OP_PATH}: ConnectError "
         "([Errno 111] Connection refused) (gave up after 2 attempts)",
         2,
         answer=Answer(raises="ConnectError", raises_message="[Errno 111] Connection refused"),
@@ -733,9 +830,9 @@ CASES: list[Case] = [
     Case(
         "send-read-timeout",
         "a send whose answer timed out (not retried)",
-        f'{_SEND}([{{"token": "t"}}], {_HI})',
+        f"{_SEND}([{_TO}], {_HI})",
         TwilioPushSendUncertainError,
-        f"No answer from the Twilio Push API to POST {SEND_PATH}: ReadTimeout (timed out)"
+        f"No answer from the Twilio Push API at https://comms.twilio.com to POST {SEND_PATH}: ReadTimeout (timed out)"
         + _MAY_HAVE_BEEN_ACCEPTED,
         1,
         answer=Answer(raises="ReadTimeout", raises_message="timed out"),

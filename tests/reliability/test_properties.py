@@ -32,12 +32,12 @@ from airflow_provider_twilio_push.exceptions import (
     TwilioPushSendUncertainError,
 )
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
-from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage
+from airflow_provider_twilio_push.models import Operation, OperationError, OperationPage, PushNotificationPage
 
 OP = "comms_operation_01h9krwprkeee8fzqspvwy6nq8"
 OTHER_OP = "comms_operation_01hm679ne04926xaz2sh56s3e0"
 ERRORS = operation_errors_request(OP)
-SEND = send_request([{"token": "t"}], {"title": "Hi"})
+SEND = send_request([{"token": "t", "provider": "FCM"}], {"body": "Hi"})
 ID_RE = re.compile(OPERATION_ID_PATTERN)
 # Nested deeper than json can decode (RecursionError): a case random generation never reaches.
 TOO_DEEP = [b"[" * 100_000, b'{"errors": ' * 50_000, b'{"operationId": [' + b"[" * 100_000]
@@ -218,8 +218,12 @@ CALLS = {
     "get_operation": (lambda hook: hook.get_operation(OP), Operation),
     "list_operations": (lambda hook: hook.list_operations(), OperationPage),
     "get_operation_errors": (lambda hook: hook.get_operation_errors(OP, max_items=3), list),
+    "list_push_notifications": (
+        lambda hook: hook.list_push_notifications(status="FAILED"),
+        PushNotificationPage,
+    ),
     "send_push_notifications": (
-        lambda hook: hook.send_push_notifications([{"token": "t"}], {"title": "Hi"}),
+        lambda hook: hook.send_push_notifications([{"token": "t", "provider": "FCM"}], {"body": "Hi"}),
         str,
     ),
 }

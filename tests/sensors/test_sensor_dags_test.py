@@ -63,7 +63,10 @@ def test_airflow_dags_test_defers_the_sensor_and_pushes_the_operation_to_xcom(
         f"Deferring: waiting for operation {operation['id']} in the triggerer, polling every 0.5 s" in output
     )
     assert "running trigger in line" in output
-    assert f"Operation {operation['id']} is COMPLETED: 34 sent, 4 failed, 0 queued of 40" in output
+    assert (
+        f"COMPLETED, 100% done: 34 sent, 4 failed, 2 unaddressable, 0 queued of 40 (operation {operation['id']})"
+        in output
+    )
 
     with sqlite3.connect(f"file:{airflow.home / 'airflow.db'}?mode=ro", uri=True) as db:
         states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ?", (DAG_ID,)))

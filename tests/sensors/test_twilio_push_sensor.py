@@ -64,11 +64,10 @@ class RescheduleTI:
         return None
 
 
-def canceled_message(sent: int = 2, failed: int = 0, queued: int = 0, total: int = 3) -> str:
-    return (
-        f"Operation {OPERATION_ID} is CANCELED: {sent} sent, {failed} failed, {queued} queued of {total}: "
-        "it was canceled. Set fail_on_canceled=False to accept canceled operations."
-    )
+CANCELED_MESSAGE = (
+    f"CANCELED, 100% done: 2 sent, 0 failed, 1 canceled, 0 queued of 3 (operation {OPERATION_ID}): "
+    "it was canceled. Set fail_on_canceled=False to accept canceled operations."
+)
 
 
 # -- deferral --------------------------------------------------------------------------------------
@@ -155,7 +154,7 @@ def test_an_already_canceled_operation_never_defers(
     if outcome == "success":
         assert sensor.execute({}) == wire_operation("CANCELED", queued=0, canceled=1)
     elif outcome == "fail":
-        with pytest.raises(AirflowFailException, match=f"^{re.escape(canceled_message())}$"):
+        with pytest.raises(AirflowFailException, match=f"^{re.escape(CANCELED_MESSAGE)}$"):
             sensor.execute({})
     else:
         # As in poke mode and when the trigger reports it: soft_fail skips.
@@ -230,11 +229,12 @@ def test_poke_waits_out_transient_errors_and_raises_permanent_ones(
     assert sensor.poke({}) is False
     warnings = [entry["event"] for entry in logs if entry["log_level"] == "warning"]
     assert warnings == [
-        f"Could not read operation {OPERATION_ID}, will try again: No answer from the Twilio Push API to "
+        f"Could not read operation {OPERATION_ID}, will try again: No answer from the Twilio Push API at "
+        "https://comms.twilio.com to "
         f"GET /v1/PushNotifications/Operations/{OPERATION_ID}: ConnectError (Connection refused) "
         "(gave up after 2 attempts)"
     ]
-    with pytest.raises(TwilioPushError, match=r"401 Unauthorized .* of connection 'twilio_push_default'"):
+    with pytest.raises(TwilioPushError, match=r"401 Unauthorized .* of the connection 'twilio_push_default'"):
         sensor.poke({})
 
 
@@ -274,7 +274,7 @@ def test_poke_mode_canceled_operation(
 
     failure = raised.value if expected is AirflowFailException else raised.value.__cause__
     assert isinstance(failure, AirflowFailException)
-    assert str(failure) == canceled_message()
+    assert str(failure) == CANCELED_MESSAGE
 
 
 def test_reschedule_mode_reschedules_then_returns_the_operation(
@@ -341,7 +341,7 @@ def test_canceled_event_fails_when_fail_on_canceled(wire_operation: WireOperatio
     with pytest.raises(AirflowFailException) as raised:
         make_sensor(fail_on_canceled=True).execute_complete({}, event("canceled", canceled))
 
-    assert str(raised.value) == canceled_message()
+    assert str(raised.value) == CANCELED_MESSAGE
 
 
 def test_canceled_event_succeeds_without_fail_on_canceled(wire_operation: WireOperation) -> None:
@@ -397,8 +397,8 @@ def test_backstop_deferral_timeout_is_a_sensor_timeout(soft_fail: bool) -> None:
 def test_error_event_raises_the_triggers_message() -> None:
     message = (
         f"Could not watch operation {OPERATION_ID}: Twilio Push API answered 401 Unauthorized to GET "
-        f"/v1/PushNotifications/Operations/{OPERATION_ID}. Check the login (Account SID or API Key SID) "
-        "and password of connection 'twilio_push_default'."
+        f"/v1/PushNotifications/Operations/{OPERATION_ID}. Check the Account SID or API Key SID (login) "
+        "and the Auth Token or API Key secret (password) of the connection 'twilio_push_default'."
     )
     error_event = {
         "status": "error",

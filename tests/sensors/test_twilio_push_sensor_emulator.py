@@ -142,8 +142,8 @@ def test_canceled_while_deferred(fail_on_canceled: bool, twilio_push_emulator: E
         with pytest.raises(AirflowFailException) as failed:
             resume(sensor, deferred, payload)
         assert str(failed.value) == (
-            f"Operation {operation['id']} is CANCELED: 30 sent, 0 failed, 0 queued of 100: it was canceled. "
-            "Set fail_on_canceled=False to accept canceled operations."
+            f"CANCELED, 100% done: 30 sent, 0 failed, 70 canceled, 0 queued of 100 (operation "
+            f"{operation['id']}): it was canceled. Set fail_on_canceled=False to accept canceled operations."
         )
     else:
         assert resume(sensor, deferred, payload) == canceled
@@ -160,7 +160,7 @@ def test_sensor_timeout_holds_while_deferred(soft_fail: bool, twilio_push_emulat
 
     assert payload["status"] == "timeout"
     message = re.escape(
-        f"Timed out waiting for operation {operation['id']} to complete; last seen Operation "
+        f"Timed out waiting for operation {operation['id']} to complete; last seen PROCESSING, "
     )
     if soft_fail:
         with pytest.raises(AirflowSkipException) as skipped:

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.timeout(60)
 OpResponse = Callable[..., httpx.Response]
 Logs = list[dict[str, Any]]
 
+AUTH_ADVICE = "Check the Account SID or API Key SID (login) and the Auth Token or API Key secret (password) of the connection"
+
 
 def make_trigger(**overrides: Any) -> TwilioPushOperationTrigger:
     kwargs: dict[str, Any] = {
@@ -44,7 +46,7 @@ def progress_lines(logs: Logs) -> list[str]:
     return [
         entry["event"]
         for entry in logs
-        if entry["log_level"] == "info" and entry["event"].startswith(f"Operation {OPERATION_ID} is ")
+        if entry["log_level"] == "info" and entry["event"].endswith(f" (operation {OPERATION_ID})")
     ]
 
 
@@ -109,7 +111,7 @@ async def test_completed_operation_gives_one_success_event(
     completed["stats"].update(sent=2, failed=1, queued=0)
     assert payload == {
         "status": "completed",
-        "message": f"Operation {OPERATION_ID} is COMPLETED: 2 sent, 1 failed, 0 queued of 3: done.",
+        "message": f"COMPLETED, 100% done: 2 sent, 1 failed, 0 queued of 3 (operation {OPERATION_ID})",
         "operation": completed,
     }
     assert operation_route.call_count == 3
@@ -127,7 +129,7 @@ async def test_canceled_operation_gives_a_canceled_event(
 
     assert payload["status"] == "canceled"
     assert payload["message"] == (
-        f"Operation {OPERATION_ID} is CANCELED: 2 sent, 0 failed, 0 queued of 3: canceled."
+        f"CANCELED, 100% done: 2 sent, 0 failed, 1 canceled, 0 queued of 3 (operation {OPERATION_ID})"
     )
     assert payload["operation"]["status"] == "CANCELED"
     assert payload["operation"]["stats"]["canceled"] == 1
@@ -161,7 +163,7 @@ async def test_deadline_gives_a_timeout_event_with_the_last_operation_seen(
         "status": "timeout",
         "message": (
             f"Timed out waiting for operation {OPERATION_ID} to complete; last seen "
-            f"Operation {OPERATION_ID} is PROCESSING: 2 sent, 0 failed, 1 queued of 3."
+            f"PROCESSING, 66% done: 2 sent, 0 failed, 1 queued of 3 (operation {OPERATION_ID})."
         ),
         "operation": make_operation(),
     }
@@ -279,16 +281,14 @@ async def test_deadline_cuts_a_request_or_a_retry_wait_short(
             "Authentication failed",
             20003,
             "Twilio Push API answered 401 Unauthorized to GET {path}: Authentication failed "
-            "(Twilio error 20003). Check the login (Account SID or API Key SID) and password of "
-            "connection 'twilio_push_default'.",
+            f"(Twilio error 20003). {AUTH_ADVICE} 'twilio_push_default'.",
         ),
         (
             403,
             "Forbidden",
             20403,
             "Twilio Push API answered 403 Forbidden to GET {path}: Forbidden (Twilio error 20403). "
-            "Check the login (Account SID or API Key SID) and password of connection "
-            "'twilio_push_default' and that it may use the Comms API.",
+            f"{AUTH_ADVICE} 'twilio_push_default' and that it may use the Comms API.",
         ),
         (
             404,
@@ -401,7 +401,7 @@ TRANSIENT_CASES: dict[str, tuple[list[Any], str]] = {
     ),
     "connection error": (
         [httpx.ConnectError("Connection refused")] * 2,
-        "No answer from the Twilio Push API to GET {path}: ConnectError (Connection refused) "
+        "No answer from the Twilio Push API at https://comms.twilio.com to GET {path}: ConnectError (Connection refused) "
         "(gave up after 2 attempts)",
     ),
 }
@@ -454,9 +454,9 @@ async def test_progress_is_logged_only_when_it_changes(
     await single_event(make_trigger())
 
     assert progress_lines(logs) == [
-        f"Operation {OPERATION_ID} is PROCESSING: 0 sent, 0 failed, 3 queued of 3",
-        f"Operation {OPERATION_ID} is PROCESSING: 1 sent, 0 failed, 2 queued of 3",
-        f"Operation {OPERATION_ID} is COMPLETED: 3 sent, 0 failed, 0 queued of 3",
+        f"PROCESSING, 0% done: 0 sent, 0 failed, 3 queued of 3 (operation {OPERATION_ID})",
+        f"PROCESSING, 33% done: 1 sent, 0 failed, 2 queued of 3 (operation {OPERATION_ID})",
+        f"COMPLETED, 100% done: 3 sent, 0 failed, 0 queued of 3 (operation {OPERATION_ID})",
     ]
 
 

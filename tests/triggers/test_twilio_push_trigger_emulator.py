@@ -143,8 +143,8 @@ async def test_canceled_operation_gives_the_canceled_event(twilio_push_emulator:
     assert canceled["status"] == "CANCELED"
     assert canceled["stats"]["canceled"] > 0
     check_stats(canceled["stats"])
-    assert payload["message"].startswith(f"Operation {operation['id']} is CANCELED: ")
-    assert payload["message"].endswith(": canceled.")
+    assert payload["message"].startswith("CANCELED, 100% done: ")
+    assert payload["message"].endswith(f" (operation {operation['id']})")
 
 
 async def test_deadline_gives_a_timeout_event_and_polling_stops(twilio_push_emulator: EmulatorHandle) -> None:
@@ -160,8 +160,7 @@ async def test_deadline_gives_a_timeout_event_and_polling_stops(twilio_push_emul
     assert payload["operation"]["status"] == "PROCESSING"
     check_stats(payload["operation"]["stats"])
     assert payload["message"].startswith(
-        f"Timed out waiting for operation {operation['id']} to complete; last seen Operation "
-        f"{operation['id']} is PROCESSING: "
+        f"Timed out waiting for operation {operation['id']} to complete; last seen PROCESSING, "
     )
     reads = emulator.control.request_count(GET_OPERATION)
     await asyncio.sleep(0.3)

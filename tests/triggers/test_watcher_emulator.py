@@ -42,11 +42,10 @@ async def wait_for(emulator: EmulatorHandle, route: str, count: int) -> None:
 
 def progress_of(logs: list[dict[str, Any]], operation_id: str) -> list[str]:
     """The statuses in the progress lines logged for ``operation_id``, in order."""
-    prefix = f"Operation {operation_id} is "
     return [
-        entry["event"][len(prefix) :].split(":")[0]
+        entry["event"].split(",")[0]
         for entry in logs
-        if entry["log_level"] == "info" and entry["event"].startswith(prefix)
+        if entry["log_level"] == "info" and entry["event"].endswith(f" (operation {operation_id})")
     ]
 
 
