@@ -7,6 +7,7 @@ import ipaddress
 import math
 import os
 import ssl
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -169,7 +170,13 @@ def shared_ssl_context() -> ssl.SSLContext:
     """One SSL context for every client of the process (loading the CA bundle is costly), made as
     httpx makes its default one: from ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` when set (users behind
     a TLS-inspecting proxy set them), else certifi's bundle."""
-    return _ssl_context(os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+    # One thread loads it; the others (many hooks starting at once, each in a worker thread) wait
+    # for it rather than each loading the bundle again while holding the GIL.
+    with _ssl_context_lock:
+        return _ssl_context(os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+
+
+_ssl_context_lock = threading.Lock()
 
 
 @cache
