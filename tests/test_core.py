@@ -1089,3 +1089,27 @@ def test_progress_lines_lead_with_the_status_and_their_counts_add_up(
     assert describe_progress(operation) == f"{line} (operation {operation.id})"
     counts = line.partition(": ")[2].rpartition(" of ")[0].split(", ")
     assert sum(int(count.split()[0].replace(",", "")) for count in counts) == operation.stats.total
+
+
+def test_the_shared_ssl_context_honours_ssl_cert_file_and_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """As httpx's default context does: users behind a TLS-inspecting proxy set these."""
+    import certifi
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    default = shared_ssl_context()
+    assert shared_ssl_context() is default  # loaded once per process
+    assert default.cert_store_stats()["x509_ca"] > 0
+
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))  # an empty directory: no CA at all
+    from_dir = shared_ssl_context()
+    assert from_dir is not default
+    assert from_dir.cert_store_stats()["x509_ca"] == 0
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))  # the file wins over the dir
+    with pytest.raises(FileNotFoundError):
+        shared_ssl_context()
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    assert shared_ssl_context().cert_store_stats()["x509_ca"] == default.cert_store_stats()["x509_ca"]

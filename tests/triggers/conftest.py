@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
 from .helpers import OPERATION_ID
@@ -34,3 +35,17 @@ def logs(
     ``log_level``."""
     with airflow_logs(TwilioPushOperationTrigger(operation_id=OPERATION_ID).log) as entries:
         yield entries
+
+
+@pytest.fixture
+def closed_hooks(monkeypatch: pytest.MonkeyPatch) -> list[TwilioPushHook]:
+    """Records each TwilioPushHook whose ``aclose()`` ran (and still runs it)."""
+    closed: list[TwilioPushHook] = []
+    original = TwilioPushHook.aclose
+
+    async def aclose(self: TwilioPushHook) -> None:
+        closed.append(self)
+        await original(self)
+
+    monkeypatch.setattr(TwilioPushHook, "aclose", aclose)
+    return closed
