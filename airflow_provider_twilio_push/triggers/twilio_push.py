@@ -18,12 +18,14 @@ from airflow_provider_twilio_push.core.progress import describe_progress
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationStatus
+from airflow_provider_twilio_push.triggers.operation_events import TwilioPushOperationEventTrigger
 
 __all__ = [
     "EVENT_CANCELED",
     "EVENT_COMPLETED",
     "EVENT_ERROR",
     "EVENT_TIMEOUT",
+    "TwilioPushOperationEventTrigger",
     "TwilioPushOperationTrigger",
     "describe_progress",
 ]
