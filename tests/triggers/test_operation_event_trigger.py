@@ -192,6 +192,13 @@ async def test_a_missing_connection_is_logged_and_waited_out(
     await watching.stop()
 
     assert watching.payloads == []
+    warning = next(entry for entry in logs if "no_such_connection" in entry["event"])
+    assert warning["log_level"] == "warning"
+    assert warning["event"] == (
+        "Listing the operations of connection 'no_such_connection' failed, will try again in 0.1 s: "
+        "The connection 'no_such_connection' is not defined: create it (type twilio_push) in the UI "
+        "or set AIRFLOW_CONN_NO_SUCH_CONNECTION."
+    )
 
 
 async def test_the_position_survives_a_restart(twilio_push_emulator: EmulatorHandle) -> None:
