@@ -126,6 +126,7 @@ class TwilioPushOperationEventTrigger(BaseEventTrigger):
             for operation in step.report:
                 self.log.info("Operation %s is %s", operation.id, operation.status.value)
                 yield TriggerEvent(event_payload(operation))
+                await asyncio.sleep(0)  # a sweep may report thousands: let the loop run between them
             position = step.position
             if position != stored:
                 stored = await self._store_position(position)
@@ -155,13 +156,17 @@ class TwilioPushOperationEventTrigger(BaseEventTrigger):
         return Sweep(start, operations)
 
     async def _load_position(self) -> tuple[Position | None, Position | None]:
-        """(where to start, what is stored): the stored position, or None to start at the present."""
+        """(where to start, what is stored): the stored position, or None to start at the present.
+
+        A store that cannot be read (e.g. one trigger watching several assets) is not used at all.
+        """
         if self.asset_state_store is None:
             return None, None
         try:
             stored = Position.from_json(await self.asset_state_store.aget(self.state_key))
         except Exception as exc:  # the store's own errors; watching goes on from the present
             self.log.warning("Could not read this watcher's position, watching from now on: %s", exc)
+            self.asset_state_store = None
             return None, None
         return stored, stored
 

@@ -336,3 +336,34 @@ def test_serializes_to_its_public_class_path_and_resumes() -> None:
     assert json.loads(json.dumps(kwargs)) == kwargs
     assert TwilioPushOperationEventTrigger(**kwargs).serialize() == (classpath, kwargs)
     assert trigger.shared_stream_key() == ("twilio-push-operation-sweep", "my_conn", 30.0)
+
+
+class SeveralAssetsStore(MemoryStateStore):
+    """What ``AssetStateStoreAccessors`` does when one trigger watches two assets."""
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        raise ValueError(
+            "Task has 2 concrete inlets and outlets — use context['asset_state_store'][MY_ASSET]"
+        )
+
+
+async def test_a_store_it_cannot_read_is_not_used(
+    twilio_push_emulator: EmulatorHandle, logs: list[dict[str, Any]]
+) -> None:
+    control = twilio_push_emulator.control
+    control.freeze()
+    running = control.create_operation(total=10, duration=10)
+    store = SeveralAssetsStore()
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL), store)
+    await sweeps_done(control, 2)
+    control.advance(20)
+    [payload] = await watching.until(1)
+    await watching.stop()
+
+    assert payload["id"] == running["id"]
+    assert store.writes == 0
+    [warning] = [entry for entry in logs if "position" in entry["event"]]
+    assert warning["event"] == (
+        "Could not read this watcher's position, watching from now on: Task has 2 concrete inlets and "
+        "outlets — use context['asset_state_store'][MY_ASSET]"
+    )
