@@ -4,7 +4,7 @@ from the worker, and what the task returns (or raises) once it is over."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSensorTimeout, BaseOperator
@@ -32,9 +32,11 @@ def defer_until_terminal(
     timeout: float | timedelta | None,
     method_name: str = "execute_complete",
     method_kwargs: dict[str, Any] | None = None,
+    created_at: datetime | None = None,
 ) -> NoReturn:
     """Defer ``task`` to a :class:`TwilioPushOperationTrigger` with an absolute deadline; the trigger's
-    event resumes it in ``method_name``, with ``method_kwargs``."""
+    event resumes it in ``method_name``, with ``method_kwargs``. ``created_at`` (of the operation,
+    if it was read) lets the triggerer find it in its list sweeps without a GET first."""
     from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
     seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
@@ -51,6 +53,7 @@ def defer_until_terminal(
             twilio_push_conn_id=twilio_push_conn_id,
             poll_interval=poll_interval,
             end_time=end_time,
+            created_at=None if created_at is None else created_at.isoformat(),
         ),
         method_name=method_name,
         kwargs=method_kwargs,

@@ -1,4 +1,4 @@
-"""A triggerer's fleet: N deferred sensors' triggers polling the emulator on one event loop.
+"""A triggerer's fleet: N deferred sensors' triggers watching operations on one event loop.
 
 The emulator runs pinned to CPU 0; each fleet runs in a worker process pinned to CPU 1, on the
 default asyncio loop (``airflow triggerer`` runs ``asyncio.run``), each trigger's ``run()``
@@ -9,7 +9,13 @@ as importing Airflow sets it up (trigger logs are rendered, then dropped: the wo
 
 ``twilio``: ``TwilioPushOperationTrigger`` on N operations that complete at staggered times,
 uniformly over ``--complete-within`` seconds after the fleet starts (created on a frozen
-emulator clock, released at the start); the run ends when every trigger has fired. ``http``:
+emulator clock, released at the start), with the ``createdAt`` the sensor's pre-check passes on;
+the run ends when every trigger has fired. The account also holds ``--unwatched`` times N
+PROCESSING operations nobody watches and ``--completed`` COMPLETED ones: the watched and unwatched
+ones were created over the last ``--created-within`` seconds, the COMPLETED ones over the last
+``--completed-within``, as a busy account's would. ``twilio-get``: the same, with the triggerer's
+watcher reading each operation with its own GET every interval (``watcher.COALESCE = False``: how
+every trigger polled before issue 15). ``http``:
 the HTTP provider's ``HttpSensorTrigger`` with the same poke interval, polling ids the emulator
 answers 404 for (that trigger polls again after a 404), for ``--http-window`` seconds.
 
@@ -56,7 +62,11 @@ from _common import (
 HTTP_CONN_ID = "bench_http"
 # Ids the emulator answers 404 for: valid in form, in a range its own ids never reach.
 MISSING_ID = "comms_operation_7zzzzzzzzzzzzzzzzzz{:07d}"
-TRIGGERS = {"twilio": "TwilioPushOperationTrigger", "http": "HttpSensorTrigger"}
+TRIGGERS = {
+    "twilio": "TwilioPushOperationTrigger",
+    "twilio-get": "TwilioPushOperationTrigger, GET per poll",
+    "http": "HttpSensorTrigger",
+}
 
 
 # -- worker -----------------------------------------------------------------------------------
@@ -72,14 +82,20 @@ def run_worker(config: dict[str, Any], channel: Any) -> dict[str, Any] | None:
         import runpy
 
         runpy.run_path(os.environ["BENCH_PATCH"])
-    if config["kind"] == "twilio":
+    # Both modes draw the same first looks (each trigger's random point in its first interval).
+    random.seed(config["n"])
+    if config["kind"] in ("twilio", "twilio-get"):
+        from airflow_provider_twilio_push.triggers import watcher
         from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
+
+        watcher.COALESCE = config["kind"] == "twilio"
 
         def make(i: int, go: dict[str, Any]) -> Any:
             return TwilioPushOperationTrigger(
                 operation_id=go["operation_ids"][i],
                 poll_interval=config["poll_interval"],
                 end_time=time.time() + config["deadline"],
+                created_at=go["created_at"][i],
             )
     else:
         from airflow.providers.http.triggers.http import HttpSensorTrigger
@@ -149,6 +165,7 @@ def run_worker(config: dict[str, Any], channel: Any) -> dict[str, Any] | None:
         probe_task = asyncio.create_task(probe(stop))
         gc.callbacks.append(on_gc)
         cpu0, wall0 = time.process_time(), time.perf_counter()
+        started_at = time.time()
         tasks: list[asyncio.Task[None]] = []
         steady: dict[str, float] = {}
         finished = threading.Lock()
@@ -164,6 +181,7 @@ def run_worker(config: dict[str, Any], channel: Any) -> dict[str, Any] | None:
 
             measured = list(lags)
             return {
+                "started_at": started_at,
                 "cpu_seconds": cpu1 - cpu0,
                 "wall_seconds": wall1 - wall0,
                 "steady_cpu_seconds": cpu1 - steady["cpu"] if steady else None,
@@ -250,10 +268,10 @@ def run_scenario(em: Any, kind: str, n: int, args: argparse.Namespace, client_cp
         "idle_seconds": 1.0,
         "deadline": 3600,
         "steady_from": poll + 1.0,
-        "window": args.twilio_window if kind == "twilio" else args.http_window,
+        "window": args.http_window if kind == "http" else args.twilio_window,
         "hard_timeout": hi + 2 * poll + 30,
     }
-    if kind == "twilio":
+    if kind != "http":
         env = em.conn_env
     else:
         conn = {
@@ -271,20 +289,34 @@ def run_scenario(em: Any, kind: str, n: int, args: argparse.Namespace, client_cp
     try:
         go: dict[str, Any] = {}
         durations: list[float] = []
-        if kind == "twilio":
+        if kind != "http":
             rng = random.Random(n)
             durations = [rng.uniform(lo, hi) for _ in range(n)]
-            control.freeze()  # every operation is created at the same emulated instant
+            ages = [round(rng.uniform(0, args.created_within)) for _ in range(n)]
+            control.freeze()  # the emulated clock stands still while the account is filled
+            # A send of age A completing D seconds after the fleet starts processes for A + D.
             created = create_operations(
                 em.base_url,
-                [{"total": 1000, "duration": round(d, 3), "failure_ratio": 0.01} for d in durations],
+                [
+                    {"total": 1000, "duration": round(age + d, 3), "failure_ratio": 0.01, "age": age}
+                    for d, age in zip(durations, ages, strict=True)
+                ],
             )
             go["operation_ids"] = [op["id"] for op in created]
+            go["created_at"] = [op["createdAt"] for op in created]
+            others = [
+                {"total": 1000, "duration": 86_400, "age": round(rng.uniform(0, args.created_within))}
+                for _ in range(args.unwatched * n)
+            ]
+            for _ in range(args.completed):
+                age = round(rng.uniform(60, args.completed_within))
+                others.append({"total": 100, "duration": rng.uniform(1, 50), "age": age})
+            create_operations(em.base_url, others)
         worker.wait_ready()
         spy = _py_spy(worker.proc.pid, f"{kind}-{n}")
         # Unfreezing starts the operations' clocks; the emulated clock then runs ``offset`` behind
         # the wall clock.
-        clock = control.unfreeze() if kind == "twilio" else control.clock()
+        clock = control.unfreeze() if kind != "http" else control.clock()
         worker.go(go)
         worker.expect("STEADY", config["steady_from"] + 60)
         at_steady = control.counters()["total"]
@@ -295,7 +327,7 @@ def run_scenario(em: Any, kind: str, n: int, args: argparse.Namespace, client_cp
         spy.wait(60)
     counters = control.counters()
     requests = counters["total"]
-    expected = "200" if kind == "twilio" else "404"
+    expected = "404" if kind == "http" else "200"
     bad_statuses = {code: count for code, count in counters["by_status"].items() if code != expected}
 
     cpu = result["cpu_seconds"] - result["idle_cpu_rate"] * result["wall_seconds"]
@@ -305,11 +337,19 @@ def run_scenario(em: Any, kind: str, n: int, args: argparse.Namespace, client_cp
     statuses: dict[str, int] = {}
     for i, at, status in result["events"]:
         statuses[status] = statuses.get(status, 0) + 1
-        if kind == "twilio":
+        if kind != "http":
             completed_at = clock["epoch"] + durations[i] - clock["offset"]
             latencies.append(at - completed_at)
+    # Watched operation-intervals: each trigger, from the start to its event, in poll intervals.
+    ends = {i: at for i, at, _ in result["events"]}
+    last = result["started_at"] + result["wall_seconds"]
+    op_intervals = sum(ends.get(i, last) - result["started_at"] for i in range(n)) / poll
+    # The same from the steady-state checkpoint on: every trigger has started and looked up its
+    # connection, what remains is the cost of watching.
+    steady_at = last - result["steady_wall_seconds"]
+    steady_op_intervals = sum(max(0.0, ends.get(i, last) - steady_at) for i in range(n)) / poll
     errors = result["failure_count"] + sum(bad_statuses.values())
-    if kind == "twilio":
+    if kind != "http":
         errors += sum(count for status, count in statuses.items() if status != "completed")
         if config["window"] is None:
             errors += result["unfinished"]  # every operation completes: a trigger still waiting failed
@@ -318,10 +358,20 @@ def run_scenario(em: Any, kind: str, n: int, args: argparse.Namespace, client_cp
         "trigger": TRIGGERS[kind],
         "n": n,
         "poll_interval_s": poll,
-        "complete_within_s": [lo, hi] if kind == "twilio" else None,
+        "complete_within_s": [lo, hi] if kind != "http" else None,
         "wall_s": round(result["wall_seconds"], 1),
         "requests": requests,
         "requests_per_trigger": round(requests / n, 2),
+        "op_intervals": round(op_intervals, 1),
+        "requests_per_op_interval": round(requests / op_intervals, 4),
+        "cpu_us_per_op_interval": round(1e6 * cpu / op_intervals, 1),
+        "steady_requests_per_op_interval": round(steady_requests / steady_op_intervals, 4)
+        if steady_op_intervals
+        else None,
+        "steady_cpu_us_per_op_interval": round(1e6 * steady_cpu / steady_op_intervals, 1)
+        if steady_op_intervals
+        else None,
+        "list_requests": counters["routes"].get("GET /v1/PushNotifications/Operations", {}).get("200", 0),
         "requests_per_s": round(requests / result["wall_seconds"], 1),
         "client_cpu_s": round(cpu, 3),
         "cpu_ms_per_request": round(1000 * cpu / requests, 4) if requests else None,
@@ -338,7 +388,7 @@ def run_scenario(em: Any, kind: str, n: int, args: argparse.Namespace, client_cp
         "worst_lags": result["worst_lags"],
         "gc": result["gc"],
         "long_gc_pauses": result["long_gc_pauses"],
-        "detection_latency_s": summary(latencies, 1, 3) if kind == "twilio" else None,
+        "detection_latency_s": summary(latencies, 1, 3) if kind != "http" else None,
         "events": statuses,
         "statuses": counters["by_status"],
         "errors": errors,
@@ -365,15 +415,19 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     )
                     results.append(result)
     for r in results:
-        if r["kind"] == "twilio":
-            http = [
-                h for h in results if h["kind"] == "http" and h["n"] == r["n"] and h["round"] == r["round"]
-            ]
-            if http:
-                r["vs_http_all_in"] = round(r["cpu_ms_per_request"] / http[0]["cpu_ms_per_request"], 2)
-                r["vs_http_steady"] = round(
-                    r["steady_cpu_ms_per_request"] / http[0]["steady_cpu_ms_per_request"], 2
+        same = [h for h in results if h["n"] == r["n"] and h["round"] == r["round"]]
+        get = next((h for h in same if h["kind"] == "twilio-get"), None)
+        http = next((h for h in same if h["kind"] == "http"), None)
+        if r["kind"] == "twilio" and get is not None:
+            r["vs_get_requests"] = round(r["requests_per_op_interval"] / get["requests_per_op_interval"], 4)
+            r["vs_get_cpu"] = round(r["cpu_us_per_op_interval"] / get["cpu_us_per_op_interval"], 3)
+            if r["steady_cpu_us_per_op_interval"] and get["steady_cpu_us_per_op_interval"]:
+                r["vs_get_cpu_steady"] = round(
+                    r["steady_cpu_us_per_op_interval"] / get["steady_cpu_us_per_op_interval"], 3
                 )
+        if r["kind"] != "http" and http is not None:
+            r["vs_http_all_in"] = round(r["cpu_ms_per_request"] / http["cpu_ms_per_request"], 2)
+            r["vs_http_steady"] = round(r["steady_cpu_ms_per_request"] / http["steady_cpu_ms_per_request"], 2)
     return results
 
 
@@ -383,37 +437,39 @@ def rows(results: list[dict[str, Any]]) -> str:
         detection = r["detection_latency_s"] or {}
         lines.append(
             [
-                r["trigger"],
+                "coalesced"
+                if r["kind"] == "twilio"
+                else "GET per poll"
+                if r["kind"] == "twilio-get"
+                else "http",
                 r["n"],
                 r["requests"],
-                r["requests_per_trigger"],
-                round(r["cpu_ms_per_request"], 3),
-                round(r["steady_cpu_ms_per_request"], 3),
+                r["list_requests"],
+                r["requests_per_op_interval"],
+                f"{fmt(r['cpu_us_per_op_interval'])} / {fmt(r['steady_cpu_us_per_op_interval'])}",
                 "-"
-                if "vs_http_all_in" not in r
-                else f"{r['vs_http_all_in']:.2f} / {r['vs_http_steady']:.2f}",
-                r["rss_peak_mib"],
-                r["rss_kib_per_trigger"],
-                f"{fmt(r['loop_lag_ms']['p50'])} / {fmt(r['loop_lag_ms']['p99'])} / {fmt(r['loop_lag_ms']['max'])}",
-                fmt(r["idle_loop_lag_ms"]["p99"]),
+                if "vs_get_cpu" not in r
+                else f"{r['vs_get_requests']:.4f} / {r['vs_get_cpu']:.2f} / {fmt(r.get('vs_get_cpu_steady'))}",
                 "-" if not detection.get("n") else f"{detection['p50']:.1f} / {detection['p99']:.1f}",
+                f"{fmt(r['loop_lag_ms']['p99'])} / {fmt(r['loop_lag_ms']['max'])}",
+                fmt(r["idle_loop_lag_ms"]["p99"]),
+                r["rss_peak_mib"],
                 r["errors"],
             ]
         )
     return table(
         [
-            "trigger",
-            "N",
+            "mode",
+            "watched",
             "requests",
-            "req/trigger",
-            "CPU ms/req all-in",
-            "CPU ms/req steady",
-            "vs http (all-in / steady)",
-            "peak RSS MiB",
-            "RSS KiB/trigger",
-            "loop lag ms p50 / p99 / max",
-            "idle lag p99",
+            "of them list pages",
+            "requests / op-interval",
+            "CPU us / op-interval all-in / steady",
+            "vs GET per poll: requests / CPU all-in / steady",
             "detection s p50 / p99",
+            "loop lag ms p99 / max",
+            "idle lag p99",
+            "peak RSS MiB",
             "errors",
         ],
         lines,
@@ -421,8 +477,24 @@ def rows(results: list[dict[str, Any]]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
-    parser.add_argument("--kinds", nargs="+", choices=list(TRIGGERS), default=list(TRIGGERS))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 1000, 5000])
+    parser.add_argument("--kinds", nargs="+", choices=list(TRIGGERS), default=["twilio", "twilio-get"])
+    parser.add_argument(
+        "--unwatched", type=int, default=2, help="PROCESSING operations nobody watches, per watched one"
+    )
+    parser.add_argument("--completed", type=int, default=10_000, help="COMPLETED operations in the account")
+    parser.add_argument(
+        "--created-within",
+        type=float,
+        default=600.0,
+        help="the watched and unwatched operations were created over this many seconds before the start",
+    )
+    parser.add_argument(
+        "--completed-within",
+        type=float,
+        default=7200.0,
+        help="the COMPLETED operations were created over this many seconds before the start",
+    )
     parser.add_argument("--poll-interval", type=float, default=10.0)
     parser.add_argument(
         "--complete-within",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import math
+import os
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -164,24 +165,34 @@ def _extra_number(
     return value
 
 
-@cache
 def shared_ssl_context() -> ssl.SSLContext:
-    """One SSL context for every client of the process: loading the CA bundle is costly."""
+    """One SSL context for every client of the process (loading the CA bundle is costly), made as
+    httpx makes its default one: from ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` when set (users behind
+    a TLS-inspecting proxy set them), else certifi's bundle."""
+    return _ssl_context(os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+
+
+@cache
+def _ssl_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    if cert_file:
+        return ssl.create_default_context(cafile=cert_file)
+    if cert_dir:
+        return ssl.create_default_context(capath=cert_dir)
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def client_options(settings: ConnectionSettings) -> dict[str, Any]:
-    """Keyword arguments for ``httpx.Client`` and ``httpx.AsyncClient`` alike.
+def client_options(settings: ConnectionSettings, ssl_context: ssl.SSLContext | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``httpx.Client`` and ``httpx.AsyncClient`` alike (``ssl_context``:
+    :func:`shared_ssl_context`, if the caller loaded it already).
 
-    Basic auth is a default header rather than an auth flow, for both clients: the async one may
-    send a prepared request without the client's machinery (``hooks/twilio_push.py``), and httpx
-    shows the header as ``[secure]`` in reprs.
+    Basic auth is a default header rather than an auth flow: httpx shows it as ``[secure]`` in
+    reprs.
     """
     credentials = base64.b64encode(f"{settings.username}:{settings.password}".encode()).decode()
     return {
         "base_url": settings.base_url,
         "timeout": httpx.Timeout(settings.timeout),
-        "verify": shared_ssl_context(),
+        "verify": ssl_context or shared_ssl_context(),
         "headers": {
             "Accept": "application/json",
             "User-Agent": f"airflow-provider-twilio-push/{__version__}",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -40,7 +39,6 @@ from airflow_provider_twilio_push.core.settings import (
     shared_ssl_context,
 )
 from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError, TwilioPushRateLimitedError
-from airflow_provider_twilio_push.hooks._transport import PooledAsyncTransport
 from airflow_provider_twilio_push.models import (
     Operation,
     OperationError,
@@ -52,19 +50,6 @@ from airflow_provider_twilio_push.models import (
 )
 
 log = logging.getLogger(__name__)
-
-_shared_async_clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[ConnectionSettings, httpx.AsyncClient]
-] = weakref.WeakKeyDictionary()
-# One lock per loop: a fleet of triggers starting together builds one client, not one each.
-_shared_async_client_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-
-# The transports that async clients may bypass the client for (see _fetch).
-_fetchers: weakref.WeakKeyDictionary[httpx.AsyncClient, PooledAsyncTransport] = weakref.WeakKeyDictionary()
-# httpx's default limits, for the clients of hooks that do not share theirs.
-_DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
 async def _await_slot(pacer: RequestPacer) -> None:
@@ -82,55 +67,6 @@ async def _await_slot(pacer: RequestPacer) -> None:
             return
 
 
-async def _new_async_client(
-    settings: ConnectionSettings, limits: httpx.Limits = _DEFAULT_LIMITS, **options: Any
-) -> httpx.AsyncClient:
-    if shared_ssl_context.cache_info().currsize == 0:
-        # The first client of the process loads the CA bundle (~16 ms of CPU): keep it off the loop.
-        await asyncio.to_thread(shared_ssl_context)
-    # httpx's own transport costs more CPU per request than the rest of a trigger's poll (and
-    # its pool collapses once requests queue): see _transport.py. Proxies from the environment
-    # still get httpx's transports (mounted by the client, with these limits).
-    transport = PooledAsyncTransport(ssl_context=shared_ssl_context(), limits=limits)
-    client = httpx.AsyncClient(**client_options(settings), limits=limits, transport=transport, **options)
-    if getattr(client, "_mounts", None) == {}:  # no proxy from the environment: fetch directly
-        _fetchers[client] = transport
-    return client
-
-
-async def _fetch(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-    """``client.send(request)``, through the transport directly when nothing needs the client.
-
-    The client machinery (auth flow, cookie jar, redirect loop, event hooks) costs a third of the
-    CPU of a poll; the hook needs none of it: the request carries its headers, redirects are not
-    followed and the API sets no cookies.
-    """
-    transport = _fetchers.get(client)
-    hooks = client.event_hooks
-    if transport is None or hooks["request"] or hooks["response"]:
-        return await client.send(request)
-    return await transport.fetch(request)
-
-
-async def _shared_async_client(settings: ConnectionSettings) -> httpx.AsyncClient:
-    loop = asyncio.get_running_loop()
-    clients = _shared_async_clients.setdefault(loop, {})
-    client = clients.get(settings)
-    if client is not None and not client.is_closed:
-        return client
-    async with _shared_async_client_locks.setdefault(loop, asyncio.Lock()):
-        client = clients.get(settings)
-        if client is None or client.is_closed:
-            # Many concurrent polls wait for a pooled connection instead of timing out on the
-            # pool; each request keeps its connect/read timeouts.
-            client = await _new_async_client(
-                settings, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
-            )
-            client.timeout = httpx.Timeout(settings.timeout, pool=None)
-            clients[settings] = client
-    return client
-
-
 class TwilioPushHook(BaseHook):
     """Talks to the Twilio Comms API for push notifications.
 
@@ -139,9 +75,6 @@ class TwilioPushHook(BaseHook):
         ``https://comms.twilio.com``), extras ``timeout`` (seconds) and ``max_retries``.
     :param retry_backoff: First wait, in seconds, between retries (then doubled, with jitter).
     :param retry_backoff_max: Longest wait between retries, in seconds.
-    :param shared_async_client: Use one ``httpx.AsyncClient`` per connection and event loop for
-        every hook of the process that asks for it (triggers do: a triggerer runs thousands of
-        them on one loop). ``aclose()`` then leaves the shared client open.
 
     Every method has an async twin (``aget_operation`` for ``get_operation``...). A hook builds its
     HTTP client once and reuses it; close it with ``close()`` / ``await aclose()`` or use the hook
@@ -159,20 +92,16 @@ class TwilioPushHook(BaseHook):
         *,
         retry_backoff: float = 0.5,
         retry_backoff_max: float = 30.0,
-        shared_async_client: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.twilio_push_conn_id = twilio_push_conn_id
         self.retry_backoff = retry_backoff
         self.retry_backoff_max = retry_backoff_max
-        self.shared_async_client = shared_async_client
         self._settings: ConnectionSettings | None = None
         self._connection_name: str | None = None  # for messages; None: "the connection '<id>'"
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
-        # Requests without query or body (a trigger's poll), built once for the async client.
-        self._prepared: dict[tuple[str, str], httpx.Request] = {}
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -234,10 +163,9 @@ class TwilioPushHook(BaseHook):
     async def aget_client(self) -> httpx.AsyncClient:
         if self._async_client is None:
             settings = await self.aget_settings()
-            if self.shared_async_client:
-                self._async_client = await _shared_async_client(settings)
-            else:
-                self._async_client = await _new_async_client(settings)
+            # Loading the CA bundle costs ~16 ms of CPU (once per process): off the event loop.
+            ssl_context = await asyncio.to_thread(shared_ssl_context)
+            self._async_client = httpx.AsyncClient(**client_options(settings, ssl_context))
         return self._async_client
 
     def close(self) -> None:
@@ -246,10 +174,9 @@ class TwilioPushHook(BaseHook):
             self._client = None
 
     async def aclose(self) -> None:
-        if self._async_client is not None and not self.shared_async_client:
+        if self._async_client is not None:
             await self._async_client.aclose()
         self._async_client = None
-        self._prepared.clear()
         self.close()
 
     def __enter__(self) -> TwilioPushHook:
@@ -307,29 +234,17 @@ class TwilioPushHook(BaseHook):
                 return self._checked(request, response, settings)
         raise AssertionError("unreachable: tenacity returns or raises")
 
-    def _prepare(self, client: httpx.AsyncClient, request: ApiRequest) -> httpx.Request:
-        if request.params is not None or request.body is not None:
-            return client.build_request(
-                request.method, request.path, params=request.params, json=request.body
-            )
-        key = (request.method, request.path)
-        prepared = self._prepared.get(key)
-        if prepared is None:
-            if len(self._prepared) >= 16:
-                self._prepared.clear()
-            prepared = self._prepared[key] = client.build_request(request.method, request.path)
-        return prepared
-
     async def _arequest(self, request: ApiRequest) -> httpx.Response:
         """The async twin of :meth:`_request`."""
         client = await self.aget_client()
         settings = await self.aget_settings()
-        prepared = self._prepare(client, request)
         async for attempt in AsyncRetrying(**self._retry_options(request, settings, None)):
             with attempt:
                 await _await_slot(pacer_for(settings))
                 with typed_transport_errors(request, settings.base_url):
-                    response = await _fetch(client, prepared)
+                    response = await client.request(
+                        request.method, request.path, params=request.params, json=request.body
+                    )
                 return self._checked(request, response, settings)
         raise AssertionError("unreachable: tenacity returns or raises")
 

@@ -189,6 +189,7 @@ class TwilioPushOperationStatsOperator(BaseOperator):
                     twilio_push_conn_id=self.twilio_push_conn_id,
                     poll_interval=self.poll_interval,
                     timeout=self.wait_timeout,
+                    created_at=operation.created_at,
                 )
             operation = poll_until_terminal(
                 self,
@@ -381,6 +382,7 @@ class TwilioPushSendOperator(BaseOperator):
                     poll_interval=self.poll_interval,
                     timeout=self.wait_timeout,
                     method_kwargs={"operation_id": operation_id},
+                    created_at=operation.created_at if operation else None,
                 )
             operation = poll_until_terminal(
                 self,

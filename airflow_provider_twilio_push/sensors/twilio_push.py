@@ -86,6 +86,7 @@ class TwilioPushOperationSensor(BaseSensorOperator):
             twilio_push_conn_id=self.twilio_push_conn_id,
             poll_interval=self.poke_interval,
             timeout=self.timeout,
+            created_at=operation.created_at if operation else None,
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,10 +14,12 @@ import airflow.providers.common.compat.connection  # noqa: F401
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_twilio_push.core.progress import describe_progress
+from airflow_provider_twilio_push.core.request import to_utc, validate_operation_id
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationStatus
 from airflow_provider_twilio_push.triggers.operation_events import TwilioPushOperationEventTrigger
+from airflow_provider_twilio_push.triggers.watcher import watch_operation
 
 __all__ = [
     "EVENT_CANCELED",
@@ -40,13 +41,8 @@ LEGACY_EVENT_COMPLETED = "success"
 
 #: Seconds between polls at the least, whatever ``poll_interval`` says.
 MIN_POLL_INTERVAL = 0.1
-#: When the deadline falls between two polls, one last poll at the deadline may take this long.
+#: The last look at the deadline may take this long to answer.
 FINAL_POLL_TIMEOUT = 0.5
-#: Polls after the first fall on a grid of ``poll_interval / POLL_GRID_STEPS`` (a poll comes at
-#: most that much later): the triggers of a fleet, spread over the interval, then wake the event
-#: loop once per grid step rather than once each (a wake-up costs the loop more CPU than half of
-#: a poll). The first poll, which also looks the connection up, stays where chance put it.
-POLL_GRID_STEPS = 100
 
 
 class TwilioPushOperationTrigger(BaseTrigger):
@@ -56,11 +52,17 @@ class TwilioPushOperationTrigger(BaseTrigger):
     or ``error``), a ``message`` for people, and ``operation`` (the last operation seen, as
     :meth:`Operation.to_xcom` makes it, or None).
 
+    In a triggerer, the triggers of one account share one watcher (``triggers/watcher.py``),
+    which reads all their operations with a few list requests per interval instead of a GET
+    each: every trigger still sees its operation at most ``poll_interval`` seconds old.
+
     :param operation_id: The operation to wait for.
     :param twilio_push_conn_id: The Airflow connection; only its id is stored, never a secret.
-    :param poll_interval: Seconds between two polls.
+    :param poll_interval: Seconds between two polls: the oldest state the trigger acts on.
     :param end_time: Deadline as a UNIX timestamp (wall clock, so that it means the same on any
         host), or None to wait forever.
+    :param created_at: When the operation was created (ISO 8601, as the API gives it), if known:
+        the watcher can then find it in its list sweeps from the start. Optional.
     """
 
     def __init__(
@@ -69,88 +71,95 @@ class TwilioPushOperationTrigger(BaseTrigger):
         twilio_push_conn_id: str = TwilioPushHook.default_conn_name,
         poll_interval: float = 30.0,
         end_time: float | None = None,
+        created_at: str | None = None,
     ) -> None:
         super().__init__()
         self.operation_id = operation_id
         self.twilio_push_conn_id = twilio_push_conn_id
         self.poll_interval = poll_interval
         self.end_time = end_time
+        self.created_at = created_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "operation_id": self.operation_id,
-                "twilio_push_conn_id": self.twilio_push_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-            },
-        )
+        kwargs: dict[str, Any] = {
+            "operation_id": self.operation_id,
+            "twilio_push_conn_id": self.twilio_push_conn_id,
+            "poll_interval": self.poll_interval,
+            "end_time": self.end_time,
+        }
+        if self.created_at is not None:
+            kwargs["created_at"] = self.created_at
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _seconds_left(self) -> float:
         return float("inf") if self.end_time is None else self.end_time - time.time()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = TwilioPushHook(self.twilio_push_conn_id, shared_async_client=True)
-        last: Operation | None = None
-        progress = ""
+        if self._seconds_left() <= 0:
+            yield self._timeout_event(None)
+            return
+        try:
+            validate_operation_id(self.operation_id)
+            created_at = None if self.created_at is None else to_utc(self.created_at, "created_at")
+            hook = TwilioPushHook(self.twilio_push_conn_id)
+            settings = await hook.aget_settings()
+        except TwilioPushError as exc:
+            yield self._error_event(exc, None)
+            return
         # A sensor may say poke_interval=0; that must not become a busy loop against the API.
         interval = max(self.poll_interval, MIN_POLL_INTERVAL)
-        # A fleet of triggers deferred together must not poll in lockstep: start at a random
-        # point of the first interval (the sensor checked the operation just before deferring).
-        delay = random.uniform(0, interval)
-        loop = asyncio.get_running_loop()
-        step = interval / POLL_GRID_STEPS
-        on_grid = False
-        final = False
+        watch = watch_operation(
+            hook,
+            settings,
+            self.operation_id,
+            interval=interval,
+            end_time=self.end_time,
+            created_at=created_at,
+        )
+        last: Operation | None = None
+        progress = ""
         try:
             while True:
                 left = self._seconds_left()
-                if left <= 0 or final:
-                    yield self._timeout_event(last)
-                    return
-                if on_grid:
-                    delay = math.ceil((loop.time() + delay) / step) * step - loop.time()
-                if left <= delay:
-                    # The deadline comes before the next poll: take a last look at the deadline.
-                    final = True
-                    delay = left
-                await asyncio.sleep(delay)
-                delay = interval
-                on_grid = True
                 try:
-                    async with asyncio.timeout(FINAL_POLL_TIMEOUT if final else self._seconds_left()):
-                        operation = await hook.aget_operation(self.operation_id)
+                    async with asyncio.timeout(None if math.isinf(left) else left + FINAL_POLL_TIMEOUT):
+                        outcome = await watch.next()
                 except TimeoutError:
                     yield self._timeout_event(last)
                     return
-                except TwilioPushError as exc:
-                    if not exc.transient:
-                        yield TriggerEvent(
-                            {
-                                "status": EVENT_ERROR,
-                                "message": f"Could not watch operation {self.operation_id}: {exc}",
-                                "error_type": type(exc).__name__,
-                                "operation": last.to_xcom() if last else None,
-                            }
-                        )
+                if isinstance(outcome, TwilioPushError):
+                    if not outcome.transient:
+                        yield self._error_event(outcome, last)
                         return
                     self.log.warning(
-                        "Polling operation %s failed, will try again: %s", self.operation_id, exc
+                        "Polling operation %s failed, will try again: %s", self.operation_id, outcome
                     )
-                    continue
-                last = operation
-                if (now := describe_progress(operation)) != progress:
-                    progress = now
-                    self.log.info("%s", progress)
-                if operation.status is OperationStatus.COMPLETED:
-                    yield self._event(EVENT_COMPLETED, operation, progress)
-                    return
-                if operation.status is OperationStatus.CANCELED:
-                    yield self._event(EVENT_CANCELED, operation, progress)
+                else:
+                    last = outcome
+                    if (now := describe_progress(outcome)) != progress:
+                        progress = now
+                        self.log.info("%s", progress)
+                    if outcome.status is OperationStatus.COMPLETED:
+                        yield self._event(EVENT_COMPLETED, outcome, progress)
+                        return
+                    if outcome.status is OperationStatus.CANCELED:
+                        yield self._event(EVENT_CANCELED, outcome, progress)
+                        return
+                if watch.past_deadline:
+                    yield self._timeout_event(last)
                     return
         finally:
-            await hook.aclose()
+            watch.close()
+
+    def _error_event(self, exc: TwilioPushError, last: Operation | None) -> TriggerEvent:
+        return TriggerEvent(
+            {
+                "status": EVENT_ERROR,
+                "message": f"Could not watch operation {self.operation_id}: {exc}",
+                "error_type": type(exc).__name__,
+                "operation": last.to_xcom() if last else None,
+            }
+        )
 
     def _event(self, status: str, operation: Operation, message: str) -> TriggerEvent:
         return TriggerEvent({"status": status, "message": message, "operation": operation.to_xcom()})

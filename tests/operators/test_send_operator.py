@@ -226,6 +226,7 @@ def test_deferrable_wait_defers_to_the_sensors_trigger(
             "twilio_push_conn_id": "twilio_push_default",
             "poll_interval": 3,
             "end_time": trigger.end_time,
+            "created_at": "2024-01-15T09:30:00+00:00",
         },
     )
     assert before + 1800 <= trigger.end_time <= after + 1800

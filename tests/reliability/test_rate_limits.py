@@ -10,6 +10,10 @@ Retry-After (the hook's retry waits it; when the retries are used up, the next p
 connection's pause, which that 429 set). So one trigger gets at most one 429 per Retry-After
 second, and the fleet at most ``TRIGGERS * (elapsed / RETRY_AFTER + 1)``. Polling without backoff
 would send ``TRIGGERS * elapsed / POLL_INTERVAL`` requests, five times that, nearly all of them 429s.
+
+The fleet reads each operation with its own GET (the watcher's ``COALESCE = False``): this tests
+the pacing of a request load. The triggerer's sweeps, which cut that load to a few requests per
+interval, are tested under a limit in test_watching_rate_limits.py.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import respx
 from airflow_provider_twilio_push.core import pacing
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+from airflow_provider_twilio_push.triggers import watcher
 
 from .fleet import GET_OPERATION, control, run_fleet, use_connection, watch
 
@@ -72,6 +77,7 @@ async def test_500_triggers_under_a_50_rps_limit_back_off_and_a_budget_avoids_th
     twilio_push_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emulator = twilio_push_emulator
+    monkeypatch.setattr(watcher, "COALESCE", False)
     use_connection(emulator, monkeypatch)
     plain = await run_fleet_against_the_limit(emulator)
     use_connection(emulator, monkeypatch, max_requests_per_second=BUDGET)

@@ -91,8 +91,10 @@ def test_defers_to_the_trigger_with_an_absolute_deadline_and_a_backstop(
     assert not deferred.value.kwargs
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_twilio_push.triggers.twilio_push.TwilioPushOperationTrigger"
-    assert kwargs.keys() == {"operation_id", "twilio_push_conn_id", "poll_interval", "end_time"}
+    assert kwargs.keys() == {"operation_id", "twilio_push_conn_id", "poll_interval", "end_time", "created_at"}
     assert kwargs["operation_id"] == OPERATION_ID
+    # From the sensor's own read: the triggerer's watcher finds the operation in its sweeps at once.
+    assert kwargs["created_at"] == "2024-01-15T09:30:00+00:00"
     assert kwargs["twilio_push_conn_id"] == "twilio_push_default"
     assert kwargs["poll_interval"] == 2.0
     assert before + 600 <= kwargs["end_time"] <= after + 600

@@ -9,6 +9,8 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+
 
 @pytest.fixture
 def op_response(make_operation: Callable[..., dict[str, Any]]) -> Callable[..., httpx.Response]:
@@ -28,3 +30,17 @@ def logs() -> Iterator[list[dict[str, Any]]]:
     ``event`` (the formatted message) and ``log_level``."""
     with capture_logs() as captured:
         yield captured
+
+
+@pytest.fixture
+def closed_hooks(monkeypatch: pytest.MonkeyPatch) -> list[TwilioPushHook]:
+    """Records each TwilioPushHook whose ``aclose()`` ran (and still runs it)."""
+    closed: list[TwilioPushHook] = []
+    original = TwilioPushHook.aclose
+
+    async def aclose(self: TwilioPushHook) -> None:
+        closed.append(self)
+        await original(self)
+
+    monkeypatch.setattr(TwilioPushHook, "aclose", aclose)
+    return closed

@@ -14,6 +14,7 @@ import respx
 from airflow.sdk.module_loading import import_string
 
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+from airflow_provider_twilio_push.triggers import watcher as watcher_module
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
 from .helpers import OPERATION_ID, OPERATION_PATH, TRIGGER_CLASSPATH, Stopwatch, single_event, twilio_error
@@ -482,20 +483,6 @@ async def test_polls_are_poll_interval_apart_and_the_first_comes_within_one_inte
 # -- cancellation ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def closed_hooks(monkeypatch: pytest.MonkeyPatch) -> list[TwilioPushHook]:
-    """Records each TwilioPushHook whose ``aclose()`` ran (and still runs it)."""
-    closed: list[TwilioPushHook] = []
-    original = TwilioPushHook.aclose
-
-    async def aclose(self: TwilioPushHook) -> None:
-        closed.append(self)
-        await original(self)
-
-    monkeypatch.setattr(TwilioPushHook, "aclose", aclose)
-    return closed
-
-
 def answering(respond: Callable[[], httpx.Response], calls: int) -> tuple[Any, asyncio.Event]:
     """A side effect that answers ``respond()`` and an event set once it answered ``calls`` times."""
     answered = asyncio.Event()
@@ -512,7 +499,7 @@ def answering(respond: Callable[[], httpx.Response], calls: int) -> tuple[Any, a
 
 
 @pytest.mark.parametrize("when", ["between polls", "during a request"])
-async def test_cancellation_propagates_and_releases_the_hook(
+async def test_cancellation_propagates_and_the_watcher_closes_its_client(
     when: str,
     operation_route: respx.Route,
     op_response: OpResponse,
@@ -527,7 +514,7 @@ async def test_cancellation_propagates_and_releases_the_hook(
 
     if when == "between polls":
         operation_route.side_effect, answered = answering(lambda: op_response("PROCESSING"), 1)
-        # The first poll comes within 0.5 s, then the trigger sleeps 0.5 s: cancel in that sleep.
+        # The first poll comes within 0.5 s, then the trigger waits 0.5 s: cancel in that wait.
         task = asyncio.create_task(single_event(make_trigger(poll_interval=0.5, end_time=None)))
         async with asyncio.timeout(5):
             await answered.wait()
@@ -542,14 +529,18 @@ async def test_cancellation_propagates_and_releases_the_hook(
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    assert len(closed_hooks) == 1
-    hook = closed_hooks[0]
-    assert hook._async_client is None  # released
-    # The client the trigger borrowed is shared with the other triggers of the loop: it stays usable.
+    # The trigger was the watcher's last: it unregistered at once, and the watcher closed its client.
+    assert watcher_module._watchers == {}
+    await asyncio.sleep(0.2)  # the watcher's task closes the client as it ends
+    [hook] = closed_hooks
+    assert hook._async_client is None
+    calls = operation_route.call_count
+    await asyncio.sleep(0.3)
+    assert operation_route.call_count == calls, "the watcher went on polling"
+    # The next trigger of the loop gets a new watcher, with a new client.
     operation_route.side_effect = [op_response("COMPLETED")]
     payload = await single_event(make_trigger())
     assert payload["status"] == "completed"
-    assert len(closed_hooks) == 2
 
 
 async def test_cancellation_does_not_emit_an_event(
@@ -571,23 +562,21 @@ async def test_cancellation_does_not_emit_an_event(
     assert events == []
 
 
-async def test_triggers_deferred_together_do_not_poll_in_lockstep(
+async def test_triggers_of_one_operation_share_each_get(
     operation_route: respx.Route, op_response: OpResponse
 ) -> None:
-    first_polls: list[float] = []
+    polls: list[float] = []
 
     def record(request: httpx.Request) -> httpx.Response:
-        first_polls.append(time.monotonic())
-        return op_response("COMPLETED")
+        polls.append(time.monotonic())
+        return op_response("COMPLETED" if len(polls) == 3 else "PROCESSING")
 
     operation_route.side_effect = record
-    start = time.monotonic()
 
-    await asyncio.gather(*(single_event(make_trigger(poll_interval=1.0)) for _ in range(10)))
+    payloads = await asyncio.gather(*(single_event(make_trigger(poll_interval=0.2)) for _ in range(10)))
 
-    offsets = sorted(moment - start for moment in first_polls)
-    assert len(offsets) == 10
-    # Every first poll falls in the first interval; the margin absorbs a loaded machine's scheduling delay.
-    assert offsets[-1] < 1.5
-    # Uniform over the first interval: 10 draws all within 0.1 s of each other is a 1e-8 chance.
-    assert offsets[-1] - offsets[0] > 0.1, offsets
+    # Ten triggers, one operation: each look is one GET, whose answer every trigger acts on.
+    assert [payload["status"] for payload in payloads] == ["completed"] * 10
+    assert len(polls) == 3
+    gaps = [later - earlier for earlier, later in itertools.pairwise(polls)]
+    assert all(0.19 <= gap < 0.5 for gap in gaps), gaps

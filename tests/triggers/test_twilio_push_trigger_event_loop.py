@@ -30,7 +30,7 @@ import httpx
 import pytest
 from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 
-from airflow_provider_twilio_push.core.settings import shared_ssl_context
+from airflow_provider_twilio_push.core.settings import _ssl_context, shared_ssl_context
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
@@ -39,6 +39,7 @@ from .helpers import single_event
 pytestmark = pytest.mark.timeout(60)
 
 GET_OPERATION = "GET /v1/PushNotifications/Operations/{id}"
+LIST_OPERATIONS = "GET /v1/PushNotifications/Operations"
 SLOW_CALLBACK = 0.05
 SCHEDSTAT = Path("/proc/thread-self/schedstat")
 
@@ -160,7 +161,11 @@ def operations(twilio_push_emulator: EmulatorHandle) -> list[str]:
     """Ten short operations, and faults on the way to them (set up before the loop runs)."""
     control = twilio_push_emulator.control
     control.set_faults(
-        rate_429=0.05, rate_503=0.05, rate_malformed=0.05, retry_after=0, routes=[GET_OPERATION]
+        rate_429=0.05,
+        rate_503=0.05,
+        rate_malformed=0.05,
+        retry_after=0,
+        routes=[GET_OPERATION, LIST_OPERATIONS],
     )
     return [control.create_operation(total=100 * (i + 1), duration=1.0)["id"] for i in range(10)]
 
@@ -181,7 +186,7 @@ def warm_up_the_process(emulator: EmulatorHandle, *, ca_bundle: bool) -> None:
             await client.get(f"{emulator.base_url}/_emulator/info")
 
     asyncio.run(warm_up())
-    shared_ssl_context.cache_clear()
+    _ssl_context.cache_clear()
     if ca_bundle:
         shared_ssl_context()
 
@@ -210,6 +215,33 @@ async def test_concurrent_triggers_never_block_the_loop(
 
     assert_nothing_blocked(slow_callbacks)
     assert loop.get_debug()
+
+
+async def test_sweeps_through_thousands_of_operations_never_block_the_loop(
+    twilio_push_emulator: EmulatorHandle, slow_callbacks: SlowCallbacks
+) -> None:
+    """Twenty triggers whose operations hide among 2,500 others: each sweep reads three pages of up
+    to 1,000 operations, through faults."""
+    control = twilio_push_emulator.control
+    control.freeze()
+    watched = [control.create_operation(total=10, duration=2.0) for _ in range(20)]
+    await asyncio.to_thread(lambda: [control.create_operation(total=10, duration=3600) for _ in range(2500)])
+    control.set_faults(rate_429=0.05, rate_503=0.05, retry_after=0, routes=[LIST_OPERATIONS])
+    await asyncio.to_thread(warm_up_the_process, twilio_push_emulator, ca_bundle=True)
+    control.unfreeze()
+    debug_the_loop()
+    end_time = time.time() + 30
+    triggers = [
+        TwilioPushOperationTrigger(op["id"], "twilio_push_default", 0.2, end_time, created_at=op["createdAt"])
+        for op in watched
+    ]
+
+    payloads = await asyncio.gather(*(single_event(trigger, limit=30) for trigger in triggers))
+
+    assert_nothing_blocked(slow_callbacks)
+    assert [payload["status"] for payload in payloads] == ["completed"] * 20
+    assert control.request_count(LIST_OPERATIONS, 200) >= 3
+    assert control.request_count(GET_OPERATION) <= 1  # a trigger that found the watcher alone
 
 
 async def test_first_triggers_of_a_process_never_block_the_loop(

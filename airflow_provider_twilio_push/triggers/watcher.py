@@ -1,0 +1,343 @@
+"""One watcher per account and event loop serves the polls of every trigger watching an operation.
+
+A triggerer runs thousands of :class:`TwilioPushOperationTrigger` on one event loop. Each registers
+its operation here (:func:`watch_operation`) and waits for observations newer than its last one;
+the watcher of the account (base URL and login: two connection ids naming one account share it)
+reads the operations the cheapest way :func:`~airflow_provider_twilio_push.core.watching.plan_requests`
+finds: one sweep of ``GET /v1/PushNotifications/Operations`` (1,000 a page, over the creation
+dates of the operations due) or one GET per operation due. An operation a sweep does not show is
+read with a GET. The watcher owns the account's HTTP client: it is created with the first watch
+and closed when the last one leaves (or the loop cancels the watcher's task).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from airflow_provider_twilio_push.core.pacing import pacer_for
+from airflow_provider_twilio_push.core.paging import Pager
+from airflow_provider_twilio_push.core.request import MAX_PAGE_SIZE, list_operations_request
+from airflow_provider_twilio_push.core.response import parse_lazy_operation_page
+from airflow_provider_twilio_push.core.settings import ConnectionSettings
+from airflow_provider_twilio_push.core.watching import (
+    GET_AHEAD,
+    RequestPlan,
+    WatchedOperation,
+    next_due,
+    plan_requests,
+)
+from airflow_provider_twilio_push.exceptions import (
+    TwilioPushConnectionError,
+    TwilioPushError,
+    TwilioPushMalformedResponseError,
+    TwilioPushRateLimitedError,
+    TwilioPushServerError,
+)
+from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+from airflow_provider_twilio_push.models import Operation
+
+log = logging.getLogger(__name__)
+
+#: False: every operation is read with its own GET each interval, as before coalescing (the
+#: benchmark's baseline; not a setting).
+COALESCE = True
+#: GETs in flight at once, per watcher.
+MAX_CONCURRENT_GETS = 32
+
+#: What a failed sweep means for the operations it was for: the API is struggling (wait it out,
+#: as a failed poll does) or the sweep itself went wrong (read them with a GET instead).
+_STRUGGLING = (TwilioPushRateLimitedError, TwilioPushServerError, TwilioPushConnectionError)
+
+Outcome = Operation | TwilioPushError
+
+
+class Watch:
+    """One trigger's registration: the newest observation of its operation it has not taken yet."""
+
+    def __init__(
+        self, watcher: OperationWatcher, operation_id: str, interval: float, deadline: float | None
+    ) -> None:
+        self.operation_id = operation_id
+        self.interval = interval
+        #: ``time.monotonic()`` of the deadline, or None.
+        self.deadline = deadline
+        #: When it needs its next look (monotonic): the first within one interval, at random, so
+        #: that a lone trigger polls as it always did.
+        first = time.monotonic() + random.uniform(0, interval)
+        self.due_at = first if deadline is None else min(first, deadline)
+        self._watcher = watcher
+        self._outcome: Outcome | None = None
+        self._observed_at = -math.inf
+        self._ready = asyncio.Event()
+        self.closed = False
+
+    def offer(self, outcome: Outcome, observed_at: float) -> None:
+        """A look at the operation taken at ``observed_at``; older than the last one: ignored."""
+        if observed_at < self._observed_at or self.closed:
+            return
+        unchanged = outcome == self._outcome
+        self._observed_at = observed_at
+        self._outcome = outcome
+        self.due_at = next_due(observed_at, self.interval, self.deadline)
+        if not unchanged or self.past_deadline:
+            # The trigger is woken for news only (and for its last look): the same operation
+            # again would not change what it does.
+            self._ready.set()
+
+    @property
+    def lead(self) -> float:
+        """The interval that reads ahead of time are a share of: none for the last look, which
+        is taken at the deadline."""
+        return 0.0 if self.due_at == self.deadline else self.interval
+
+    @property
+    def past_deadline(self) -> bool:
+        """Whether the last observation taken was made at or after the deadline (the last look)."""
+        return self.deadline is not None and self._observed_at >= self.deadline
+
+    async def next(self) -> Outcome:
+        """The first observation newer than the one taken last."""
+        await self._ready.wait()
+        self._ready.clear()
+        assert self._outcome is not None
+        return self._outcome
+
+    def close(self) -> None:
+        """Unregister at once (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self._watcher.remove(self)
+
+
+class OperationWatcher:
+    """Reads the operations its watches are for, for one account on one event loop."""
+
+    def __init__(self, key: tuple[asyncio.AbstractEventLoop, tuple[str, str]], hook: TwilioPushHook) -> None:
+        self._key = key
+        self._hook = hook
+        self._watches: dict[str, set[Watch]] = {}
+        self._created: dict[str, datetime] = {}
+        self._in_flight: set[str] = set()
+        self._gets: set[asyncio.Task[None]] = set()
+        self._get_slots = asyncio.Semaphore(MAX_CONCURRENT_GETS)
+        self._wake = asyncio.Event()
+        self._wake_at = math.inf
+        #: When the last sweep started (monotonic).
+        self._last_sweep_at = math.inf
+        #: Pages the last sweep took: what the next one is expected to cost.
+        self._pages_per_sweep: int | None = None
+        #: Why sweeps are no longer tried (a permanent error of the list), or None.
+        self._sweeps_refused: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def add(
+        self, operation_id: str, interval: float, deadline: float | None, created_at: datetime | None
+    ) -> Watch:
+        watch = Watch(self, operation_id, interval, deadline)
+        next_look = min(self._wake_at, self._last_sweep_at + interval)
+        if created_at is not None and self._watches and next_look < math.inf:
+            # Its first look is the watcher's next one (at the latest an interval after the last
+            # sweep started, so within one interval from now), which a sweep can serve: a fleet
+            # that joins over a few seconds costs no sweeps of its own.
+            watch.due_at = max(time.monotonic(), next_look)
+            if deadline is not None:
+                watch.due_at = min(watch.due_at, deadline)
+        self._watches.setdefault(operation_id, set()).add(watch)
+        if created_at is not None:
+            self._created.setdefault(operation_id, created_at)
+        if self._task is None:
+            self._task = asyncio.create_task(
+                self._run(), name=f"twilio-push-watcher-{self._hook.twilio_push_conn_id}"
+            )
+        self._schedule(watch.due_at)
+        return watch
+
+    def remove(self, watch: Watch) -> None:
+        watches = self._watches.get(watch.operation_id)
+        if watches is None:
+            return
+        watches.discard(watch)
+        if not watches:
+            del self._watches[watch.operation_id]
+            self._created.pop(watch.operation_id, None)
+        if not self._watches:
+            # The last watch left: the next trigger of the account gets a new watcher; this one
+            # closes its client (in its task) and is gone.
+            if _watchers.get(self._key) is self:
+                del _watchers[self._key]
+            if self._task is not None:
+                self._task.cancel()
+
+    def _schedule(self, due_at: float) -> None:
+        if due_at < self._wake_at:
+            self._wake.set()
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            await self._hook.aget_client()
+            while self._watches:
+                wake_at = self._next_wake()
+                delay = wake_at - time.monotonic()
+                if delay > 0:
+                    self._wake_at = wake_at
+                    self._wake.clear()
+                    try:
+                        async with asyncio.timeout(None if math.isinf(delay) else delay):
+                            await self._wake.wait()
+                    except TimeoutError:
+                        pass
+                    self._wake_at = math.inf
+                    continue
+                await self._serve(self._plan())
+        except Exception as exc:  # a bug must end the triggers with an error, not leave them waiting
+            log.exception("The operation watcher of connection %r failed", self._hook.twilio_push_conn_id)
+            failure = TwilioPushError(f"The operation watcher failed: {type(exc).__name__}: {exc}")
+            for watches in list(self._watches.values()):
+                for watch in list(watches):
+                    watch.offer(failure, time.monotonic())
+        finally:
+            if _watchers.get(self._key) is self:
+                del _watchers[self._key]
+            for task in list(self._gets):
+                task.cancel()
+            await asyncio.gather(*self._gets, return_exceptions=True)
+            await self._hook.aclose()
+
+    def _next_wake(self) -> float:
+        """When the next operation needs a look (less what a plan reads ahead of time)."""
+        wake_at = math.inf
+        for operation_id, watches in self._watches.items():
+            if operation_id in self._in_flight:
+                continue
+            for watch in watches:
+                wake_at = min(wake_at, watch.due_at - watch.lead * GET_AHEAD)
+        return wake_at
+
+    def _plan(self) -> RequestPlan:
+        now = time.monotonic()
+        operations = [
+            WatchedOperation(
+                operation_id,
+                due_in=min(watch.due_at for watch in watches) - now,
+                interval=min(watch.lead for watch in watches),
+                created_at=self._created.get(operation_id),
+            )
+            for operation_id, watches in self._watches.items()
+            if operation_id not in self._in_flight
+        ]
+        return plan_requests(
+            operations,
+            pages_per_sweep=self._pages_per_sweep,
+            sweep=COALESCE and self._sweeps_refused is None,
+        )
+
+    async def _serve(self, plan: RequestPlan) -> None:
+        shown: set[str] = set()
+        if plan.windows:
+            shown = await self._sweep(plan)
+        for operation_id in plan.due - shown:
+            if operation_id in self._watches and operation_id not in self._in_flight:
+                self._in_flight.add(operation_id)
+                task = asyncio.create_task(self._get(operation_id))
+                self._gets.add(task)
+                task.add_done_callback(self._gets.discard)
+
+    def _offer(self, operation_id: str, outcome: Outcome, observed_at: float) -> None:
+        if isinstance(outcome, Operation) and outcome.created_at is not None:
+            self._created.setdefault(operation_id, outcome.created_at)
+        for watch in list(self._watches.get(operation_id, ())):
+            watch.offer(outcome, observed_at)
+            self._schedule(watch.due_at)
+
+    async def _get(self, operation_id: str) -> None:
+        try:
+            async with self._get_slots:
+                observed_at = time.monotonic()
+                outcome: Outcome
+                try:
+                    outcome = await self._hook.aget_operation(operation_id)
+                except TwilioPushError as exc:
+                    outcome = exc
+        finally:
+            self._in_flight.discard(operation_id)
+        self._offer(operation_id, outcome, observed_at)
+
+    async def _sweep(self, plan: RequestPlan) -> set[str]:
+        """List the plan's windows; the operations due that the sweep stands for (shown, or told
+        of its failure); those it does not cover get a GET."""
+        observed_at = self._last_sweep_at = time.monotonic()
+        shown: set[str] = set()
+        pages = 0
+        try:
+            for start, end in plan.windows:
+                first = list_operations_request(start_date=start, end_date=end, page_size=MAX_PAGE_SIZE)
+                pager: Pager[Any] = Pager(first)
+                while (request := pager.next_request()) is not None:
+                    pages += 1
+                    # The hook's request shell (pacing, retries, typed errors): one module of ours.
+                    response = await self._hook._arequest(request)
+                    page = parse_lazy_operation_page(request, response)
+                    for item in pager.take(page.operations, page.next_page_token):
+                        operation_id = item.get("id") if isinstance(item, dict) else None
+                        if operation_id not in self._watches:
+                            continue
+                        try:
+                            operation = Operation.model_validate(item)
+                        except ValidationError:
+                            continue  # read with a GET instead, which says what is wrong
+                        shown.add(operation_id)
+                        self._offer(operation_id, operation, observed_at)
+        except TwilioPushError as exc:
+            if isinstance(exc, _STRUGGLING):
+                # For each operation due, what a failed poll is: logged by its triggers, then waited out.
+                for operation_id in plan.due - shown:
+                    self._offer(operation_id, exc, time.monotonic())
+                return set(plan.due)
+            if not isinstance(exc, TwilioPushMalformedResponseError):
+                self._sweeps_refused = str(exc)
+                log.warning(
+                    "Listing the operations of connection %r failed, reading each operation with a GET "
+                    "from now on: %s",
+                    self._hook.twilio_push_conn_id,
+                    exc,
+                )
+            return shown
+        self._pages_per_sweep = pages
+        return shown
+
+
+_watchers: dict[tuple[asyncio.AbstractEventLoop, tuple[str, str]], OperationWatcher] = {}
+
+
+def watch_operation(
+    hook: TwilioPushHook,
+    settings: ConnectionSettings,
+    operation_id: str,
+    *,
+    interval: float,
+    end_time: float | None,
+    created_at: datetime | None = None,
+) -> Watch:
+    """Register ``operation_id`` with the watcher of the settings' account on this event loop.
+
+    ``hook`` (its settings read) becomes the watcher's own if this starts a new watcher; the
+    connection's ``max_requests_per_second`` joins the account's pacing either way. ``end_time``
+    is a UNIX timestamp. Close the returned :class:`Watch` when done.
+    """
+    key = (asyncio.get_running_loop(), settings.account)
+    watcher = _watchers.get(key)
+    if watcher is None:
+        watcher = _watchers[key] = OperationWatcher(key, hook)
+    pacer_for(settings)  # the strictest max_requests_per_second of the account's connections
+    deadline = None if end_time is None else time.monotonic() + (end_time - time.time())
+    return watcher.add(operation_id, interval, deadline, created_at)

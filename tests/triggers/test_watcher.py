@@ -1,0 +1,529 @@
+"""The watcher (triggers/watcher.py) against a Comms API mocked at the transport (respx).
+
+Watches are registered directly, all before the watcher's first look (no jitter): each test knows
+which requests come. The triggers on top of the watcher are tested in test_twilio_push_trigger.py
+and, against the emulator, in test_watcher_emulator.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from airflow_provider_twilio_push.core.pacing import pacer_for
+from airflow_provider_twilio_push.core.settings import ConnectionSettings
+from airflow_provider_twilio_push.exceptions import TwilioPushError
+from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+from airflow_provider_twilio_push.models import Operation
+from airflow_provider_twilio_push.triggers import watcher as watcher_module
+from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
+from airflow_provider_twilio_push.triggers.watcher import Watch, watch_operation
+
+from .helpers import single_event, twilio_error
+
+pytestmark = pytest.mark.timeout(60)
+
+CREATED = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
+LIST_PATH = "/v1/PushNotifications/Operations"
+INTERVAL = 0.2
+
+
+def op_id(i: int) -> str:
+    return f"comms_operation_01h9krwprkeee8fzqspvwy{i:04d}"
+
+
+Fault = httpx.Response | Callable[[], Awaitable[None]]
+
+
+class FakeApi:
+    """The operations list and GET, over ``ops`` (wire JSON by id); records every request.
+
+    ``page_limit``: items per page at most, whatever pageSize asks. ``hidden``: ids the list
+    leaves out. ``list_faults``: what the next list requests get instead (a response), or wait
+    for first (an async callable), one per request. Every answer has a new ``updatedAt`` (unless
+    ``frozen``): a watch is woken for news only.
+    """
+
+    def __init__(self, router: respx.MockRouter, page_limit: int = 1000) -> None:
+        self.ops: dict[str, dict[str, Any]] = {}
+        self.page_limit = page_limit
+        self.hidden: set[str] = set()
+        self.list_faults: list[Fault] = []
+        self.lists: list[dict[str, str]] = []
+        self.gets: list[str] = []
+        self.on_list: Callable[[], None] | None = None
+        self.frozen = False
+        self._answers = 0
+        router.get(LIST_PATH).mock(side_effect=self._list)
+        router.get(path__regex=rf"^{LIST_PATH}/(?P<operation_id>[^/]+)$").mock(side_effect=self._get)
+
+    def add(self, count: int, status: str = "PROCESSING", start: int = 0) -> list[str]:
+        ids = [op_id(start + i) for i in range(count)]
+        for i in ids:
+            self.ops[i] = {
+                "id": i,
+                "status": status,
+                "stats": {"total": 2, "recipients": 2, "sent": 1, "queued": 1},
+                "createdAt": "2026-11-30T09:30:00Z",
+                "updatedAt": "2026-11-30T09:30:01Z",
+            }
+        return ids
+
+    def set(self, ids: list[str], status: str) -> None:
+        for i in ids:
+            self.ops[i]["status"] = status
+            if status in ("COMPLETED", "CANCELED"):
+                self.ops[i]["stats"] = {"total": 2, "recipients": 2, "sent": 2, "queued": 0}
+
+    def _fresh(self, operation: dict[str, Any]) -> dict[str, Any]:
+        if self.frozen:
+            return operation
+        self._answers += 1
+        return {
+            **operation,
+            "updatedAt": f"2026-11-30T{10 + self._answers // 3600:02d}:{self._answers // 60 % 60:02d}:{self._answers % 60:02d}Z",
+        }
+
+    async def _list(self, request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params)
+        self.lists.append(params)
+        if self.list_faults:
+            fault = self.list_faults.pop(0)
+            if isinstance(fault, httpx.Response):
+                return fault
+            await fault()
+        if self.on_list is not None:
+            self.on_list()
+        start, end = params["startDate"], params["endDate"]
+        listed = [
+            self._fresh(o)
+            for i, o in sorted(self.ops.items(), reverse=True)
+            if i not in self.hidden and start <= o["createdAt"] < end
+        ]
+        offset = int(params.get("pageToken", "0"))
+        size = min(int(params["pageSize"]), self.page_limit)
+        more = offset + size < len(listed)
+        return httpx.Response(
+            200,
+            json={
+                "operations": listed[offset : offset + size],
+                "pagination": {"next": str(offset + size) if more else None, "self": str(offset)},
+            },
+        )
+
+    def _get(self, request: httpx.Request, operation_id: str) -> httpx.Response:
+        self.gets.append(operation_id)
+        if operation_id not in self.ops:
+            return twilio_error(404, "Operation not found", 20404)
+        return httpx.Response(200, json=self._fresh(self.ops[operation_id]))
+
+
+@pytest.fixture
+def fake(api: respx.MockRouter) -> FakeApi:
+    return FakeApi(api)
+
+
+@pytest.fixture(autouse=True)
+def no_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A watch's first look is due at once (instead of at a random point of its first interval)."""
+    monkeypatch.setattr(watcher_module.random, "uniform", lambda low, high: low)
+
+
+@pytest.fixture(autouse=True)
+def no_watcher_left() -> Iterator[None]:
+    yield
+    assert watcher_module._watchers == {}, "a watcher outlived its watches"
+
+
+Connection = tuple[TwilioPushHook, ConnectionSettings]
+
+
+async def connect(conn_id: str = "twilio_push_default") -> Connection:
+    hook = TwilioPushHook(conn_id)
+    return hook, await hook.aget_settings()
+
+
+async def register(
+    ids: list[str],
+    *,
+    conn_id: str = "twilio_push_default",
+    created: bool = True,
+    interval: float = INTERVAL,
+    end_time: float | None = None,
+) -> list[Watch]:
+    return register_with(await connect(conn_id), ids, created=created, interval=interval, end_time=end_time)
+
+
+def register_with(
+    connection: Connection,
+    ids: list[str],
+    *,
+    created: bool = True,
+    interval: float = INTERVAL,
+    end_time: float | None = None,
+) -> list[Watch]:
+    """Watches of ``ids``, registered without yielding to the event loop."""
+    hook, settings = connection
+    return [
+        watch_operation(
+            hook,
+            settings,
+            i,
+            interval=interval,
+            end_time=end_time,
+            created_at=CREATED if created else None,
+        )
+        for i in ids
+    ]
+
+
+async def next_of(watch: Watch, limit: float = 5.0) -> Operation | TwilioPushError:
+    async with asyncio.timeout(limit):
+        return await watch.next()
+
+
+async def until_terminal(watch: Watch, limit: float = 10.0) -> Operation:
+    async with asyncio.timeout(limit):
+        while True:
+            outcome = await watch.next()
+            if isinstance(outcome, Operation) and outcome.terminal:
+                return outcome
+
+
+def close_all(watches: list[Watch]) -> None:
+    for watch in watches:
+        watch.close()
+
+
+# -- sweeps ----------------------------------------------------------------------------------------
+
+
+async def test_one_sweep_serves_every_watch(fake: FakeApi) -> None:
+    ids = fake.add(20)
+    watches = await register(ids)
+
+    first = await asyncio.gather(*(next_of(w) for w in watches))
+    fake.set(ids, "COMPLETED")
+    last = await asyncio.gather(*(until_terminal(w) for w in watches))
+    close_all(watches)
+
+    assert [o.id for o in first if isinstance(o, Operation)] == ids
+    assert [o.status.value for o in last] == ["COMPLETED"] * 20
+    assert fake.gets == []
+    assert 2 <= len(fake.lists) <= 3
+    assert fake.lists[0] == {
+        "pageSize": "1000",
+        "startDate": "2026-11-30T09:29:59Z",
+        "endDate": "2026-11-30T09:30:02Z",
+    }
+
+
+async def test_without_creation_times_the_first_look_is_a_get_each_then_sweeps(fake: FakeApi) -> None:
+    ids = fake.add(5)
+    watches = await register(ids, created=False, interval=1.0)  # the five GETs end well within it
+
+    await asyncio.gather(*(next_of(w) for w in watches))
+    assert sorted(fake.gets) == ids
+    assert fake.lists == []
+    fake.set(ids, "COMPLETED")
+    await asyncio.gather(*(until_terminal(w) for w in watches))
+    close_all(watches)
+
+    assert sorted(fake.gets) == ids  # the GETs told the creation times: sweeps since
+    assert len(fake.lists) >= 1
+
+
+async def test_watches_joining_a_sweeping_watcher_wait_for_its_next_sweep(fake: FakeApi) -> None:
+    ids = fake.add(10)
+    connection = await connect()
+    early = register_with(connection, ids[:5], interval=0.5)
+    await asyncio.gather(*(next_of(w) for w in early))  # the first sweep, at once
+    joined_at = time.monotonic()
+    # Their first looks would be due at once (no jitter): they join the watcher's next sweep.
+    late = register_with(connection, ids[5:], interval=0.5)
+
+    await asyncio.gather(*(next_of(w) for w in late))
+    close_all([*early, *late])
+
+    assert time.monotonic() - joined_at >= 0.3
+    assert len(fake.lists) == 2
+    assert fake.gets == []
+
+
+async def test_a_lone_watch_is_read_with_gets_only(fake: FakeApi) -> None:
+    [i] = fake.add(1)
+    [watch] = await register([i])
+
+    for _ in range(3):
+        await next_of(watch)
+    watch.close()
+
+    assert fake.lists == []
+    assert fake.gets == [i] * 3
+
+
+async def test_a_watch_is_woken_for_news_and_for_its_last_look_only(fake: FakeApi) -> None:
+    [i] = fake.add(1)
+    fake.frozen = True
+    [watch] = await register([i], end_time=time.time() + 0.7)
+
+    first = await next_of(watch)
+    last = await next_of(watch)  # the same operation, looked at at the deadline
+    watch.close()
+
+    assert first == last
+    assert watch.past_deadline
+    assert len(fake.gets) >= 3  # looks between the two brought nothing new
+
+
+async def test_one_operation_watched_twice_is_read_once_per_look(fake: FakeApi) -> None:
+    [i] = fake.add(1)
+    watches = await register([i, i])
+
+    outcomes = await asyncio.gather(*(next_of(w) for w in watches))
+    close_all(watches)
+
+    assert outcomes[0] == outcomes[1]
+    assert fake.gets == [i]
+
+
+async def test_sweeps_follow_every_page(api: respx.MockRouter) -> None:
+    fake = FakeApi(api, page_limit=3)
+    ids = fake.add(10)
+    watches = await register(ids)
+
+    await asyncio.gather(*(next_of(w) for w in watches))
+    close_all(watches)
+
+    assert fake.gets == []
+    assert [params.get("pageToken") for params in fake.lists[:4]] == [None, "3", "6", "9"]
+
+
+async def test_a_watch_may_be_slower_than_the_sweeps(fake: FakeApi) -> None:
+    ids = fake.add(3)
+    watches = await register(ids)
+    [slow] = register_with(await connect(), [op_id(0)], interval=10.0)
+
+    await asyncio.gather(*(next_of(w) for w in watches))
+    # The slow watch takes what the sweeps saw: fresher than it asked for, never staler.
+    assert isinstance(await next_of(slow, limit=2.0), Operation)
+    close_all([*watches, slow])
+
+
+# -- what a sweep does not show ----------------------------------------------------------------
+
+
+async def test_an_operation_the_sweep_leaves_out_is_read_with_a_get_that_decides(fake: FakeApi) -> None:
+    ids = fake.add(3)
+    late, gone = ids[1], op_id(99)
+    fake.hidden.add(late)
+    # It completes between the sweep and its GET: the GET sees it.
+    fake.on_list = lambda: fake.set([late], "COMPLETED")
+    watches = await register([*ids, gone])
+
+    outcomes = dict(zip([*ids, gone], await asyncio.gather(*(next_of(w) for w in watches)), strict=True))
+    close_all(watches)
+
+    assert isinstance(outcomes[late], Operation)
+    assert outcomes[late].status.value == "COMPLETED"
+    assert sorted(fake.gets) == sorted([late, gone])
+    error = outcomes[gone]
+    assert isinstance(error, TwilioPushError)
+    assert not error.transient
+    assert str(error) == (
+        f"Twilio Push API answered 404 Not Found to GET {LIST_PATH}/{gone}: Operation not found "
+        "(Twilio error 20404). The resource does not exist, or is older than Twilio's 7-day retention."
+    )
+
+
+# -- failing sweeps --------------------------------------------------------------------------------
+
+
+async def test_a_fault_in_the_middle_of_a_sweep_is_waited_out(api: respx.MockRouter) -> None:
+    fake = FakeApi(api, page_limit=3)
+    ids = fake.add(7)
+    unavailable = twilio_error(503, "Service Unavailable", 20503, retry_after="0")
+
+    async def answer() -> None:
+        return None
+
+    # Page 1 answers; page 2 fails twice (the connection retries once): the sweep fails.
+    fake.list_faults = [answer, unavailable, unavailable]
+    watches = await register(ids)
+
+    first = await asyncio.gather(*(next_of(w) for w in watches))
+    on_page_1 = sorted(ids, reverse=True)[:3]
+    seen = {o.id for o in first if isinstance(o, Operation)}
+    failed = [o for o in first if isinstance(o, TwilioPushError)]
+    assert seen == set(on_page_1)
+    assert len(failed) == 4
+    assert all(e.transient for e in failed)
+    assert str(failed[0]) == (
+        f"Twilio Push API answered 503 Service Unavailable to GET {LIST_PATH}: Service Unavailable "
+        "(Twilio error 20503) (gave up after 2 attempts)"
+    )
+    # The next sweep reads them all; nothing was read with a GET (the API was struggling).
+    second = await asyncio.gather(*(next_of(w) for w in watches))
+    close_all(watches)
+    assert all(isinstance(o, Operation) for o in second)
+    assert fake.gets == []
+
+
+async def test_a_malformed_page_makes_the_watcher_read_the_operations_due_with_gets(fake: FakeApi) -> None:
+    ids = fake.add(3)
+    fake.list_faults = [httpx.Response(200, text="<html>Bad Gateway</html>")]
+    watches = await register(ids)
+
+    outcomes = await asyncio.gather(*(next_of(w) for w in watches))
+    assert all(isinstance(o, Operation) for o in outcomes)
+    assert sorted(fake.gets) == ids
+    await asyncio.gather(*(next_of(w) for w in watches))
+    close_all(watches)
+    assert len(fake.lists) == 2  # sweeps again
+
+
+async def test_a_list_the_api_refuses_means_gets_from_then_on(
+    fake: FakeApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = fake.add(3)
+    fake.list_faults = [twilio_error(400, "Invalid startDate", 20001)]
+    watches = await register(ids)
+
+    with caplog.at_level(logging.WARNING, logger=watcher_module.__name__):
+        for _ in range(2):
+            outcomes = await asyncio.gather(*(next_of(w) for w in watches))
+            assert all(isinstance(o, Operation) for o in outcomes)
+    close_all(watches)
+
+    assert len(fake.lists) == 1
+    assert sorted(fake.gets) == sorted(ids * 2)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Listing the operations of connection 'twilio_push_default' failed, reading each operation with "
+        f"a GET from now on: Twilio Push API answered 400 Bad Request to GET {LIST_PATH}: Invalid startDate "
+        "(Twilio error 20001)"
+    ]
+
+
+async def test_a_refused_sweep_leaves_each_watch_to_the_error_of_its_own_get(fake: FakeApi) -> None:
+    ids = fake.add(2)
+    fake.list_faults = [twilio_error(401, "Authentication failed", 20003)]
+    watches = await register(ids)
+    fake.ops.clear()
+
+    outcomes = await asyncio.gather(*(next_of(w) for w in watches))
+    close_all(watches)
+
+    assert [type(o).__name__ for o in outcomes] == ["TwilioPushNotFoundError"] * 2
+    assert sorted(fake.gets) == ids
+
+
+# -- joining, leaving, deadlines -------------------------------------------------------------------
+
+
+async def test_watches_join_and_leave_in_the_middle_of_a_sweep(fake: FakeApi) -> None:
+    ids = fake.add(4)
+    gate = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def held() -> None:
+        entered.set()
+        await gate.wait()
+
+    fake.list_faults = [held]
+    first = await register(ids[:3])
+    async with asyncio.timeout(5):
+        await entered.wait()
+    # Mid-sweep: one leaves, one joins (its operation is on the page being read).
+    first[0].close()
+    [joined] = await register([ids[3]])
+    gate.set()
+
+    outcomes = await asyncio.gather(*(next_of(w) for w in [*first[1:], joined]))
+    close_all([*first, joined])
+
+    assert [o.id for o in outcomes if isinstance(o, Operation)] == [ids[1], ids[2], ids[3]]
+    assert fake.gets == []
+
+
+async def test_the_last_watch_leaving_mid_sweep_ends_the_watcher(
+    fake: FakeApi, closed_hooks: list[TwilioPushHook]
+) -> None:
+    ids = fake.add(3)
+    entered = asyncio.Event()
+
+    async def hang() -> None:
+        entered.set()
+        await asyncio.sleep(30)
+
+    fake.list_faults = [hang]
+    watches = await register(ids)
+    async with asyncio.timeout(5):
+        await entered.wait()
+    close_all(watches)
+    await asyncio.sleep(0.1)
+
+    assert watcher_module._watchers == {}
+    assert len(closed_hooks) == 1
+    assert closed_hooks[0]._async_client is None
+
+
+async def test_a_deadline_inside_a_hanging_sweep_times_the_trigger_out(fake: FakeApi) -> None:
+    ids = fake.add(3)
+
+    async def hang() -> None:
+        await asyncio.sleep(30)
+
+    fake.list_faults = [hang] * 10
+    others = await register(ids[1:])
+    started = time.monotonic()
+    trigger = TwilioPushOperationTrigger(ids[0], poll_interval=INTERVAL, end_time=time.time() + 0.3)
+
+    payload = await single_event(trigger)
+    close_all(others)
+
+    assert 0.3 <= time.monotonic() - started < 1.5
+    assert payload == {
+        "status": "timeout",
+        "message": f"Timed out waiting for operation {ids[0]} to complete; it was never read successfully.",
+        "operation": None,
+    }
+
+
+# -- accounts --------------------------------------------------------------------------------------
+
+
+async def test_connections_to_one_account_share_a_watcher_and_its_sweeps(
+    fake: FakeApi, monkeypatch: pytest.MonkeyPatch, fast_conn: dict[str, Any]
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TWILIO_PUSH_OTHER", json.dumps({**fast_conn, "extra": {"max_requests_per_second": 100}})
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TWILIO_PUSH_ELSEWHERE", json.dumps({**fast_conn, "login": "ACelsewhere"})
+    )
+    ids = fake.add(4)
+    default, other_conn, elsewhere_conn = [
+        await connect(c) for c in ("twilio_push_default", "twilio_push_other", "twilio_push_elsewhere")
+    ]
+    mine = register_with(default, ids[:2])
+    other = register_with(other_conn, ids[2:])
+    [elsewhere] = register_with(elsewhere_conn, [ids[0]])
+
+    assert len(watcher_module._watchers) == 2  # one per account
+    await asyncio.gather(*(next_of(w) for w in [*mine, *other, elsewhere]))
+    close_all([*mine, *other, elsewhere])
+
+    # One sweep for the four operations of the shared account; a GET for the other account's one.
+    assert len(fake.lists) == 1
+    assert fake.gets == [ids[0]]
+    settings = await TwilioPushHook("twilio_push_other").aget_settings()
+    assert pacer_for(settings).interval == pytest.approx(0.01)  # its budget joined the account's pacing
