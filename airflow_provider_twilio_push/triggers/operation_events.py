@@ -26,6 +26,9 @@ from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation
 
+#: Operations of a sweep read between two turns of the event loop.
+VALIDATED_BETWEEN_YIELDS = 100
+
 CLASSPATH = "airflow_provider_twilio_push.triggers.twilio_push.TwilioPushOperationEventTrigger"
 
 
@@ -140,11 +143,12 @@ class TwilioPushOperationEventTrigger(BaseEventTrigger):
     async def _sweep(self, hook: TwilioPushHook, start: datetime | None) -> Sweep | None:
         """Every operation created from ``start`` on (None: the whole retention), or None when the
         sweep failed (logged; the watch goes on)."""
+        operations: list[Operation] = []
         try:
-            operations = [
-                operation
-                async for operation in hook.aiter_operations(start_date=start, page_size=MAX_PAGE_SIZE)
-            ]
+            async for operation in hook.aiter_operations(start_date=start, page_size=MAX_PAGE_SIZE):
+                operations.append(operation)
+                if len(operations) % VALIDATED_BETWEEN_YIELDS == 0:
+                    await asyncio.sleep(0)  # a page is validated an operation at a time: let the loop run
         except TwilioPushError as exc:
             self.log.warning(
                 "Listing the operations of connection %r failed, will try again in %s s: %s",

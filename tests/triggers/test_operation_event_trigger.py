@@ -66,7 +66,10 @@ class Watching:
             assert not self._task.done(), self._task
             return len(self.payloads) >= count
 
-        await eventually(arrived, limit)
+        try:
+            await eventually(arrived, limit)
+        except TimeoutError:
+            raise AssertionError(f"{len(self.payloads)} events in {limit} s, not {count}") from None
         return self.payloads
 
     async def stop(self) -> list[dict[str, Any]]:
@@ -89,6 +92,11 @@ async def sweeps_done(control: Any, count: int, limit: float = 20.0) -> None:
         return await asyncio.to_thread(control.request_count, LIST, 200) >= target
 
     await eventually(served, limit)
+
+
+async def first_sweeps_done(stores: list[MemoryStateStore], limit: float = 30.0) -> None:
+    """Wait until every trigger has stored its position: each has taken its first look."""
+    await eventually(lambda: all(store.writes for store in stores), limit)
 
 
 def ids(payloads: list[dict[str, Any]]) -> list[str]:
@@ -279,10 +287,12 @@ async def test_shared_and_unshared_sweeps_report_the_same_events(
     control = twilio_push_emulator.control
     control.freeze()
 
-    async def scenario(watchings: list[Watching]) -> tuple[list[list[str]], int]:
+    async def scenario(
+        watchings: list[Watching], stores: list[MemoryStateStore]
+    ) -> tuple[list[list[str]], int]:
         to_cancel = control.create_operation(total=10, duration=10)
         to_complete = control.create_operation(total=10, duration=10)
-        await sweeps_done(control, 2)
+        await first_sweeps_done(stores)
         control.cancel(to_cancel["id"])
         control.advance(20)
         for watching in watchings:
@@ -299,10 +309,18 @@ async def test_shared_and_unshared_sweeps_report_the_same_events(
             TwilioPushOperationEventTrigger(statuses="CANCELED", poll_interval=POLL),
         ]
 
-    _, unshared_requests = await scenario([watch(trigger) for trigger in both()])
+    stores = [MemoryStateStore(), MemoryStateStore()]
+    triggers = both()
+    _, unshared_requests = await scenario(
+        [watch(t, store) for t, store in zip(triggers, stores, strict=True)], stores
+    )
     control.reset()
     control.freeze()
-    _, shared_requests = await scenario(await shared_events(both(), SharedStreamManager()))
+    stores = [MemoryStateStore(), MemoryStateStore()]
+    triggers = both()
+    for trigger, store in zip(triggers, stores, strict=True):
+        trigger.asset_state_store = store  # type: ignore[assignment]
+    _, shared_requests = await scenario(await shared_events(triggers, SharedStreamManager()), stores)
 
     # Over the same time, two triggers on their own sweep twice as often as two sharing a sweep.
     assert shared_requests < 0.75 * unshared_requests
