@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install test lint typecheck unit demo bench lock clean
+.PHONY: install test lint typecheck unit demo bench matrix lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -40,9 +40,15 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
-# Re-pin the versions the tests run against.
+# Every other Airflow minor and Python (scripts/matrix.py), each in a venv of its own under .matrix/.
+matrix: $(STAMP)
+	$(PYTHON) scripts/matrix.py run
+
+# Re-pin the versions the tests run against: constraints.txt (Airflow 3.3, the newest index) and the
+# lock of every older minor (constraints-airflow-3.*.txt).
 lock:
 	$(PYTHON) -m uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o constraints.txt
+	$(PYTHON) scripts/matrix.py lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .matrix .pytest_cache .mypy_cache .ruff_cache

@@ -150,6 +150,14 @@ def test_integrations_are_declared_once_and_used_consistently(info: dict[str, An
         assert [entry["integration-name"] for entry in info[section]] == [name]
 
 
+def json_document(stdout: str) -> Any:
+    """What ``--output json`` printed: Airflow 3.0 prints its log lines (``[2026-...] {...} INFO ...``)
+    to stdout before the document."""
+    lines = stdout.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(("[{", "[]", "{"))), 0)
+    return json.loads("\n".join(lines[start:]))
+
+
 def test_airflow_lists_the_provider_its_connection_type_and_notifier(tmp_path: Path) -> None:
     """The real CLI, as a user would run it: the commands in parallel, each in its own process."""
     airflow_cli = Path(sys.executable).parent / "airflow"
@@ -173,8 +181,8 @@ def test_airflow_lists_the_provider_its_connection_type_and_notifier(tmp_path: P
 
     for command, (_, stderr) in outputs.items():
         assert processes[command].returncode == 0, stderr
-    providers = json.loads(outputs["list"][0])
-    hooks = json.loads(outputs["hooks"][0])
+    providers = json_document(outputs["list"][0])
+    hooks = json_document(outputs["hooks"][0])
 
     (ours,) = [provider for provider in providers if provider["package_name"] == DISTRIBUTION]
     assert ours["version"] == __version__
@@ -189,7 +197,7 @@ def test_airflow_lists_the_provider_its_connection_type_and_notifier(tmp_path: P
     notifier = {
         "notification_class_name": "airflow_provider_twilio_push.notifications.twilio_push.TwilioPushNotifier"
     }
-    assert notifier in json.loads(outputs["notifications"][0])
+    assert notifier in json_document(outputs["notifications"][0])
     # Airflow logs an import or validation problem of a provider instead of failing the command.
     for _, stderr in outputs.values():
         assert "twilio" not in stderr.lower()

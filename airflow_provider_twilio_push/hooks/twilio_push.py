@@ -4,8 +4,11 @@ sync and async."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import time
+import types
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -125,9 +128,32 @@ class TwilioPushHook(BaseHook):
         )
 
     def _missing_connection(self) -> TwilioPushInvalidInputError:
+        variable = f"AIRFLOW_CONN_{self.twilio_push_conn_id.upper()}"
+        if variable in os.environ:
+            return self._unreadable_variable(variable)
         return TwilioPushInvalidInputError(
             f"The connection {self.twilio_push_conn_id!r} is not defined: create it (type twilio_push) "
-            f"in the UI or set AIRFLOW_CONN_{self.twilio_push_conn_id.upper()}."
+            f"in the UI or set {variable}."
+        )
+
+    def _unreadable_variable(self, variable: str) -> TwilioPushInvalidInputError:
+        """Airflow reports a connection variable it could not read as a missing connection (before
+        3.2, also one whose extra is not a JSON object): check its JSON here for the usual message."""
+        try:
+            fields = json.loads(os.environ[variable])
+            extra = fields.get("extra") or {}
+            conn = types.SimpleNamespace(
+                **{key: fields.get(key) for key in ("host", "schema", "port", "login", "password")}
+            )
+            self._settings_from(conn, json.loads(extra) if isinstance(extra, str) else extra)
+        except TwilioPushInvalidInputError as error:
+            return error
+        except (ValueError, AttributeError):  # not JSON (a URI), or not an object
+            pass
+        return TwilioPushInvalidInputError(
+            f"Airflow could not read the connection {self.twilio_push_conn_id!r} from {variable}: expected "
+            'a URI or a JSON object such as {"conn_type": "twilio_push", "login": "AC...", "password": "...", '
+            '"extra": {"timeout": 10}}.'
         )
 
     def get_settings(self) -> ConnectionSettings:

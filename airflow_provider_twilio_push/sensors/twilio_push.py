@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import (
     AirflowFailException,
+    AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
     Context,
@@ -96,6 +97,15 @@ class TwilioPushOperationSensor(BaseSensorOperator):
         return PokeReturnValue(
             is_done=True, xcom_value=terminal_result(operation, fail_on_canceled=self.fail_on_canceled)
         )
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSensorTimeout as exc:
+            # Airflow 3.0 raises the defer(timeout=...) backstop's timeout past soft_fail; 3.1+ skips.
+            if self.soft_fail or getattr(self, "never_fail", False):
+                raise AirflowSkipException(f"Skipping instead of failing: {exc}") from exc
+            raise
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Called when the trigger fires; may run more than once for one event."""

@@ -9,6 +9,7 @@ while counting it, so a request that should never have been made is seen whereve
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,7 @@ import respx
 
 from airflow_provider_twilio_push.emulator import CONN_ENV_VAR
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
-from airflow_provider_twilio_push.exceptions import TwilioPushError
+from airflow_provider_twilio_push.exceptions import TwilioPushError, TwilioPushInvalidInputError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.operators.twilio_push import (
     TwilioPushOperationStatsOperator,
@@ -122,6 +123,26 @@ def test_bad_input(case: Case, twilio_push_emulator: EmulatorHandle, monkeypatch
         assert served == 0
     assert conn["password"] not in str(error) or not conn["password"]
     assert "hunter2-secret" not in str(error)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_connection_variable_airflow_cannot_read_is_named(
+    monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Airflow reports a connection variable it cannot read as no connection at all (before 3.2 also one
+    whose extra is not a JSON object, row 21): the error names the variable rather than "not defined"."""
+    monkeypatch.setenv(
+        CONN_ENV_VAR, '{"conn_type": "twilio_push", "login": "AC1", "password": "hunter2-secret",'
+    )
+    hook = TwilioPushHook()
+    read = hook.aget_operation(OP) if mode == "async" else asyncio.to_thread(hook.get_operation, OP)
+    with pytest.raises(TwilioPushInvalidInputError) as caught:
+        await read
+    assert str(caught.value) == (
+        "Airflow could not read the connection 'twilio_push_default' from AIRFLOW_CONN_TWILIO_PUSH_DEFAULT: "
+        'expected a URI or a JSON object such as {"conn_type": "twilio_push", "login": "AC...", '
+        '"password": "...", "extra": {"timeout": 10}}.'
+    )
 
 
 def test_the_table_covers_the_issue_and_is_big_enough() -> None:

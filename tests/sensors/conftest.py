@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
 import pytest
-from structlog.testing import capture_logs
+
+from airflow_provider_twilio_push.sensors.twilio_push import TwilioPushOperationSensor
 
 BASE_URL = "https://comms.twilio.com"
 OPERATION_ID = "comms_operation_01h9krwprkeee8fzqspvwy6nq8"
@@ -37,7 +39,9 @@ def op_response(wire_operation: Callable[..., dict[str, Any]]) -> Callable[..., 
 
 
 @pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
-    """What the code under test logged through structlog (Airflow's ``self.log``)."""
-    with capture_logs() as captured:
-        yield captured
+def logs(
+    airflow_logs: Callable[[Any], AbstractContextManager[list[dict[str, Any]]]],
+) -> Iterator[list[dict[str, Any]]]:
+    """What the sensor logged through ``self.log``: dicts with ``event`` and ``log_level``."""
+    with airflow_logs(TwilioPushOperationSensor(task_id="logs", operation_id=OPERATION_ID).log) as entries:
+        yield entries

@@ -14,16 +14,21 @@ import httpx
 import pendulum
 import pytest
 import respx
+from airflow.providers.common.compat.module_loading import import_string
 from airflow.providers.common.compat.sdk import (
     AirflowFailException,
     AirflowSensorTimeout,
+    AirflowSkipException,
     PokeReturnValue,
     TaskDeferred,
 )
 from airflow.sdk import DAG
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
-from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
-from airflow.sdk.module_loading import import_string
+
+try:
+    from airflow.sdk.exceptions import AirflowRescheduleException
+except ImportError:  # Airflow < 3.2, where the SDK raises this one
+    from airflow.exceptions import AirflowRescheduleException
 
 from airflow_provider_twilio_push.exceptions import (
     TwilioPushError,

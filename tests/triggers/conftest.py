@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
 import pytest
-from structlog.testing import capture_logs
 
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
+
+from .helpers import OPERATION_ID
 
 
 @pytest.fixture
@@ -25,11 +28,13 @@ def op_response(make_operation: Callable[..., dict[str, Any]]) -> Callable[..., 
 
 
 @pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
-    """What the code under test logged through structlog (Airflow's ``self.log``): dicts with
-    ``event`` (the formatted message) and ``log_level``."""
-    with capture_logs() as captured:
-        yield captured
+def logs(
+    airflow_logs: Callable[[Any], AbstractContextManager[list[dict[str, Any]]]],
+) -> Iterator[list[dict[str, Any]]]:
+    """What the trigger logged through ``self.log``: dicts with ``event`` (the formatted message) and
+    ``log_level``."""
+    with airflow_logs(TwilioPushOperationTrigger(operation_id=OPERATION_ID).log) as entries:
+        yield entries
 
 
 @pytest.fixture
