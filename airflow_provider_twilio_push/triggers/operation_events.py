@@ -69,6 +69,8 @@ class TwilioPushOperationEventTrigger(BaseEventTrigger):
         poll_interval: float = 60.0,
     ) -> None:
         super().__init__()
+        # Injected by the triggerer on Airflow 3.3+; older ones have no state store.
+        self.asset_state_store = getattr(self, "asset_state_store", None)
         self.twilio_push_conn_id = twilio_push_conn_id
         self.statuses = validate_statuses(statuses)
         self.poll_interval = validate_event_poll_interval(poll_interval)

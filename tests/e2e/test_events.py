@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import airflow
 import pytest
+from packaging.version import Version
 
 from airflow_provider_twilio_push.emulator import EmulatorProcess
 
@@ -24,6 +26,8 @@ HERE = Path(__file__).parent
 DAG_ID = "e2e_twilio_push_events"
 TASK_ID = "finished_operations"
 LIST = "GET /v1/PushNotifications/Operations"
+#: Where the triggerer gives event triggers the asset's state store: the position survives a restart.
+STATE_STORE = Version(airflow.__version__) >= Version("3.3")
 
 
 @pytest.fixture
@@ -96,15 +100,18 @@ def test_one_run_per_finished_operation_across_a_triggerer_restart(
         assert payload["failure_rate"] == failed / 10
         assert payload["sent_rate"] == (10 - failed) / 10
 
-    # A fourth finishes while the triggerer is down: the next triggerer reports it, once.
+    # A fourth finishes while the triggerer is down: the next triggerer reports it, once (without a
+    # state store, before Airflow 3.3, watching starts again at the present: it is not reported).
     fourth = control.create_operation(total=10, duration=10)["id"]
     after_sweeps(emulator, 2)
     harness.kill_triggerer()
     control.advance(20)
     harness.start_triggerer()
-    runs = finished_runs(harness, 4)
+    expected = 4 if STATE_STORE else 3
+    finished_runs(harness, expected)
     after_sweeps(emulator, 5)  # the new triggerer goes on sweeping: nothing more is reported
-    runs = finished_runs(harness, 4)
-    [payload] = harness.xcom(DAG_ID, runs[3]["dag_run_id"], TASK_ID)
-    assert payload["id"] == fourth
-    assert payload["status"] == "COMPLETED"
+    runs = finished_runs(harness, expected)
+    if STATE_STORE:
+        [payload] = harness.xcom(DAG_ID, runs[3]["dag_run_id"], TASK_ID)
+        assert payload["id"] == fourth
+        assert payload["status"] == "COMPLETED"
