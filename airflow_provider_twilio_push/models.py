@@ -44,6 +44,16 @@ class OperationStats(_WireModel):
     failed: NonNegativeInt = 0
     canceled: NonNegativeInt = 0
 
+    @property
+    def failure_rate(self) -> float:
+        """failed / total (0.0 when total is 0)."""
+        return self.failed / self.total if self.total else 0.0
+
+    @property
+    def sent_rate(self) -> float:
+        """sent / total (0.0 when total is 0)."""
+        return self.sent / self.total if self.total else 0.0
+
 
 class Operation(_WireModel):
     """One push-notification send operation."""

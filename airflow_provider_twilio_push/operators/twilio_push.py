@@ -56,8 +56,8 @@ def stats_for_xcom(operation: Operation) -> dict[str, Any]:
         **stats.model_dump(),
         "created_at": operation.created_at.isoformat() if operation.created_at else None,
         "updated_at": operation.updated_at.isoformat() if operation.updated_at else None,
-        "failure_rate": stats.failed / stats.total if stats.total else 0.0,
-        "sent_rate": stats.sent / stats.total if stats.total else 0.0,
+        "failure_rate": stats.failure_rate,
+        "sent_rate": stats.sent_rate,
     }
 
 

@@ -18,6 +18,7 @@ from airflow_provider_twilio_push.core.request import to_utc, validate_operation
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationStatus
+from airflow_provider_twilio_push.triggers.operation_events import TwilioPushOperationEventTrigger
 from airflow_provider_twilio_push.triggers.watcher import watch_operation
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "EVENT_COMPLETED",
     "EVENT_ERROR",
     "EVENT_TIMEOUT",
+    "TwilioPushOperationEventTrigger",
     "TwilioPushOperationTrigger",
     "describe_progress",
 ]

@@ -837,6 +837,15 @@ CASES: list[Case] = [
         1,
         answer=Answer(raises="ReadTimeout", raises_message="timed out"),
     ),
+    Case(
+        "event-statuses",
+        "a status an operation never ends in, for the event trigger",
+        'TwilioPushOperationEventTrigger(statuses=["COMPLETED", "FAILED"])',
+        TwilioPushInvalidInputError,
+        "Invalid statuses=['COMPLETED', 'FAILED']: expected one or more of COMPLETED, CANCELED "
+        "(case-insensitive), e.g. ('COMPLETED',).",
+        0,
+    ),
 ]
 
 

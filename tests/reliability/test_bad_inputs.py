@@ -27,6 +27,7 @@ from airflow_provider_twilio_push.operators.twilio_push import (
     TwilioPushOperationStatsOperator,
     TwilioPushSendOperator,
 )
+from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationEventTrigger
 
 from .bad_inputs import (
     CASES,
@@ -93,6 +94,7 @@ def test_bad_input(case: Case, twilio_push_emulator: EmulatorHandle, monkeypatch
         "TwilioPushHook": TwilioPushHook,
         "TwilioPushOperationStatsOperator": TwilioPushOperationStatsOperator,
         "TwilioPushSendOperator": TwilioPushSendOperator,
+        "TwilioPushOperationEventTrigger": TwilioPushOperationEventTrigger,
     }
 
     with respx.mock(assert_all_called=False) as router:

@@ -1,0 +1,436 @@
+"""TwilioPushOperationEventTrigger against the emulator: one event per finished operation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, aclosing
+from typing import Any
+
+import pytest
+from airflow.triggers.base import TriggerEvent
+
+from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
+from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError
+from airflow_provider_twilio_push.triggers import operation_events
+from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationEventTrigger
+
+pytestmark = pytest.mark.timeout(60)
+
+LIST = "GET /v1/PushNotifications/Operations"
+POLL = 0.1
+
+
+class MemoryStateStore:
+    """The asset state store's async accessors, in memory; values go through JSON as in the database."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.writes = 0
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return json.loads(self.values[key]) if key in self.values else default
+
+    async def aset(self, key: str, value: Any) -> None:
+        self.values[key] = json.dumps(value)
+        self.writes += 1
+
+
+async def eventually(condition: Callable[[], Awaitable[bool] | bool], limit: float = 20.0) -> None:
+    """Wait until ``condition()`` holds (at most ``limit`` seconds)."""
+    async with asyncio.timeout(limit):
+        for _ in itertools.count():
+            result = condition()
+            if await result if inspect.isawaitable(result) else result:
+                return
+            await asyncio.sleep(0.02)
+
+
+class Watching:
+    """A trigger's events, collected by a task until :meth:`stop`."""
+
+    def __init__(self, events: AsyncIterator[TriggerEvent]) -> None:
+        self.payloads: list[dict[str, Any]] = []
+        self._task = asyncio.create_task(self._collect(events))
+
+    async def _collect(self, events: AsyncIterator[TriggerEvent]) -> None:
+        async for event in events:
+            self.payloads.append(event.payload)
+
+    async def until(self, count: int, limit: float = 20.0) -> list[dict[str, Any]]:
+        def arrived() -> bool:
+            assert not self._task.done(), self._task
+            return len(self.payloads) >= count
+
+        try:
+            await eventually(arrived, limit)
+        except TimeoutError:
+            raise AssertionError(f"{len(self.payloads)} events in {limit} s, not {count}") from None
+        return self.payloads
+
+    async def stop(self) -> list[dict[str, Any]]:
+        self._task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await self._task
+        return self.payloads
+
+
+def watch(trigger: TwilioPushOperationEventTrigger, store: MemoryStateStore | None = None) -> Watching:
+    trigger.asset_state_store = store  # type: ignore[assignment]
+    return Watching(trigger.run())
+
+
+async def sweeps_done(control: Any, count: int, limit: float = 20.0) -> None:
+    """Wait until the emulator answered ``count`` more list requests (from now)."""
+    target = await asyncio.to_thread(control.request_count, LIST, 200) + count
+
+    async def served() -> bool:
+        return await asyncio.to_thread(control.request_count, LIST, 200) >= target
+
+    await eventually(served, limit)
+
+
+async def first_sweeps_done(stores: list[MemoryStateStore], limit: float = 30.0) -> None:
+    """Wait until every trigger has stored its position: each has taken its first look."""
+    await eventually(lambda: all(store.writes for store in stores), limit)
+
+
+@pytest.fixture
+def logs(
+    airflow_logs: Callable[[Any], AbstractContextManager[list[dict[str, Any]]]],
+) -> Iterator[list[dict[str, Any]]]:
+    """What the event trigger logged through ``self.log``."""
+    with airflow_logs(TwilioPushOperationEventTrigger().log) as entries:
+        yield entries
+
+
+def ids(payloads: list[dict[str, Any]]) -> list[str]:
+    return [payload["id"] for payload in payloads]
+
+
+async def test_reports_each_operation_that_completes_with_its_stats(
+    twilio_push_emulator: EmulatorHandle,
+) -> None:
+    control = twilio_push_emulator.control
+    control.freeze()
+    done_before = control.create_operation(total=10, duration=0)
+    running = [control.create_operation(total=100, duration=10, failure_ratio=0.25) for _ in range(2)]
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL))
+    await sweeps_done(control, 2)
+
+    control.advance(20)
+    payloads = await watching.until(2)
+    await sweeps_done(control, 3)
+    await watching.stop()
+
+    assert sorted(ids(payloads)) == sorted(op["id"] for op in running)
+    assert done_before["id"] not in ids(watching.payloads)
+    first = payloads[0]
+    assert first["status"] == "COMPLETED"
+    assert first["stats"]["total"] == 100
+    assert first["failure_rate"] == first["stats"]["failed"] / 100 == 0.25
+    assert first["sent_rate"] == first["stats"]["sent"] / 100 == 0.75
+    assert set(first) == {"id", "status", "stats", "createdAt", "updatedAt", "failure_rate", "sent_rate"}
+    assert json.loads(json.dumps(payloads)) == payloads
+    assert len(watching.payloads) == 2  # later sweeps report nothing again
+
+
+async def test_reports_only_the_statuses_asked_for(twilio_push_emulator: EmulatorHandle) -> None:
+    control = twilio_push_emulator.control
+    control.freeze()
+    to_cancel = control.create_operation(total=10, duration=10)
+    to_complete = control.create_operation(total=10, duration=10)
+    watching = watch(TwilioPushOperationEventTrigger(statuses=["canceled"], poll_interval=POLL))
+    await sweeps_done(control, 2)
+
+    control.cancel(to_cancel["id"])
+    control.advance(20)
+    [payload] = await watching.until(1)
+    await sweeps_done(control, 3)
+    await watching.stop()
+
+    assert payload["id"] == to_cancel["id"]
+    assert payload["status"] == "CANCELED"
+    assert to_complete["id"] not in ids(watching.payloads)
+
+
+async def test_many_pages(twilio_push_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(operation_events, "MAX_PAGE_SIZE", 3)
+    control = twilio_push_emulator.control
+    control.freeze()
+    running = [control.create_operation(total=5, duration=10)["id"] for _ in range(8)]
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL))
+    await sweeps_done(control, 6)  # two sweeps of three pages
+
+    control.advance(20)
+    payloads = await watching.until(8)
+    await sweeps_done(control, 6)
+    await watching.stop()
+
+    assert sorted(ids(payloads)) == sorted(running)
+    assert len(watching.payloads) == 8
+
+
+async def test_api_failures_are_waited_out_and_logged(
+    twilio_push_emulator: EmulatorHandle, logs: list[dict[str, Any]]
+) -> None:
+    control = twilio_push_emulator.control
+    control.freeze()
+    operation = control.create_operation(total=10, duration=10)
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL))
+    await sweeps_done(control, 1)
+    control.set_faults(rate_503=1.0, retry_after=0, routes=[LIST])
+    control.advance(20)
+
+    await eventually(lambda: any("failed, will try again" in entry["event"] for entry in logs))
+    assert watching.payloads == []
+    control.clear_faults()
+    [payload] = await watching.until(1)
+    await watching.stop()
+
+    assert payload["id"] == operation["id"]
+    warning = next(entry for entry in logs if "failed, will try again" in entry["event"])
+    assert warning["log_level"] == "warning"
+    assert warning["event"].startswith(
+        "Listing the operations of connection 'twilio_push_default' failed, will try again in 0.1 s: "
+    )
+    assert "503" in warning["event"]
+
+
+async def test_a_missing_connection_is_logged_and_waited_out(
+    twilio_push_emulator: EmulatorHandle, logs: list[dict[str, Any]]
+) -> None:
+    watching = watch(TwilioPushOperationEventTrigger("no_such_connection", poll_interval=POLL))
+    await eventually(lambda: sum("no_such_connection" in entry["event"] for entry in logs) >= 2)
+    await watching.stop()
+
+    assert watching.payloads == []
+    warning = next(entry for entry in logs if "no_such_connection" in entry["event"])
+    assert warning["log_level"] == "warning"
+    assert warning["event"] == (
+        "Listing the operations of connection 'no_such_connection' failed, will try again in 0.1 s: "
+        "The connection 'no_such_connection' is not defined: create it (type twilio_push) in the UI "
+        "or set AIRFLOW_CONN_NO_SUCH_CONNECTION."
+    )
+
+
+async def test_the_position_survives_a_restart(twilio_push_emulator: EmulatorHandle) -> None:
+    """Operations that finish while no trigger runs are reported by the next one, none twice."""
+    control = twilio_push_emulator.control
+    control.freeze()
+    store = MemoryStateStore()
+    done_before = control.create_operation(total=10, duration=0)
+    first = control.create_operation(total=10, duration=10)
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL), store)
+    await sweeps_done(control, 2)
+    control.advance(20)
+    assert ids(await watching.until(1)) == [first["id"]]
+    await sweeps_done(control, 2)
+    await watching.stop()
+    assert store.writes >= 1
+
+    # While down: one finishes, one is created and finishes, one is still running.
+    while_down = control.create_operation(total=10, duration=10)
+    created_and_done = control.create_operation(total=10, duration=0)
+    control.advance(20)
+    later = control.create_operation(total=10, duration=10)
+
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL), store)
+    assert sorted(ids(await watching.until(2))) == sorted([while_down["id"], created_and_done["id"]])
+    control.advance(20)
+    await watching.until(3)
+    await sweeps_done(control, 2)
+    await watching.stop()
+
+    assert ids(watching.payloads)[2:] == [later["id"]]
+    assert done_before["id"] not in ids(watching.payloads)
+    stored = json.loads(store.values["twilio_push_operation_events:twilio_push_default:COMPLETED+CANCELED"])
+    assert stored["version"] == 1
+    assert later["id"] in stored["handled"]
+
+
+async def test_without_a_store_watching_starts_at_the_present(twilio_push_emulator: EmulatorHandle) -> None:
+    control = twilio_push_emulator.control
+    control.freeze()
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL))
+    await sweeps_done(control, 1)
+    await watching.stop()
+    finished_while_down = control.create_operation(total=10, duration=0)
+
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL))
+    await sweeps_done(control, 3)
+    await watching.stop()
+
+    assert finished_while_down["id"] not in ids(watching.payloads)
+    assert watching.payloads == []
+
+
+class FanOut:
+    """What Airflow 3.3's ``SharedStreamManager`` does, for an Airflow without it: one
+    ``open_shared_stream`` per group, each sweep handed to every subscribed trigger."""
+
+    def __init__(self) -> None:
+        self._queues: dict[int, asyncio.Queue[Any]] = {}
+        self._pump: asyncio.Task[None] | None = None
+
+    def subscribe(
+        self, *, trigger_id: int, trigger: TwilioPushOperationEventTrigger, key: Any
+    ) -> AsyncIterator[Any]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._queues[trigger_id] = queue
+        if self._pump is None:
+            self._pump = asyncio.create_task(self._run(trigger))
+
+        async def drain() -> AsyncIterator[Any]:
+            while True:
+                yield await queue.get()
+
+        return drain()
+
+    async def _run(self, trigger: TwilioPushOperationEventTrigger) -> None:
+        async with aclosing(type(trigger).open_shared_stream(trigger.serialize()[1])) as sweeps:
+            async for sweep in sweeps:
+                for queue in self._queues.values():
+                    queue.put_nowait(sweep)
+
+    async def unsubscribe(self, trigger_id: int, key: Any) -> None:
+        self._queues.pop(trigger_id, None)
+        if not self._queues and self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+
+
+async def shared_events(triggers: list[TwilioPushOperationEventTrigger], manager: Any) -> list[Watching]:
+    """Each trigger's events through Airflow's shared-stream manager, as the triggerer runs them."""
+
+    async def through_manager(
+        trigger_id: int, trigger: TwilioPushOperationEventTrigger
+    ) -> AsyncIterator[TriggerEvent]:
+        key = trigger.shared_stream_key()
+        stream = manager.subscribe(trigger_id=trigger_id, trigger=trigger, key=key)
+        try:
+            async with aclosing(trigger.filter_shared_stream(stream)) as events:  # type: ignore[type-var]
+                async for event in events:
+                    yield event
+        finally:
+            await manager.unsubscribe(trigger_id, key)
+
+    return [Watching(through_manager(i, trigger)) for i, trigger in enumerate(triggers)]
+
+
+async def test_shared_and_unshared_sweeps_report_the_same_events(
+    twilio_push_emulator: EmulatorHandle,
+) -> None:
+    """A COMPLETED watcher and a CANCELED watcher share one sweep: the requests of one, the same events."""
+    control = twilio_push_emulator.control
+    control.freeze()
+
+    async def scenario(
+        watchings: list[Watching], stores: list[MemoryStateStore]
+    ) -> tuple[list[list[str]], int]:
+        to_cancel = control.create_operation(total=10, duration=10)
+        to_complete = control.create_operation(total=10, duration=10)
+        await first_sweeps_done(stores)
+        control.cancel(to_cancel["id"])
+        control.advance(20)
+        for watching in watchings:
+            await watching.until(1)
+        await asyncio.sleep(10 * POLL)
+        requests = control.request_count(LIST)
+        results = [ids(await watching.stop()) for watching in watchings]
+        assert results == [[to_complete["id"]], [to_cancel["id"]]]
+        return results, requests
+
+    def both() -> list[TwilioPushOperationEventTrigger]:
+        return [
+            TwilioPushOperationEventTrigger(statuses="COMPLETED", poll_interval=POLL),
+            TwilioPushOperationEventTrigger(statuses="CANCELED", poll_interval=POLL),
+        ]
+
+    stores = [MemoryStateStore(), MemoryStateStore()]
+    triggers = both()
+    _, unshared_requests = await scenario(
+        [watch(t, store) for t, store in zip(triggers, stores, strict=True)], stores
+    )
+    control.reset()
+    control.freeze()
+    stores = [MemoryStateStore(), MemoryStateStore()]
+    triggers = both()
+    for trigger, store in zip(triggers, stores, strict=True):
+        trigger.asset_state_store = store  # type: ignore[assignment]
+    try:
+        from airflow.triggers.shared_stream import SharedStreamManager
+
+        manager: Any = SharedStreamManager()
+    except ImportError:  # Airflow < 3.3: its triggerer runs each trigger on its own, as above
+        manager = FanOut()
+    _, shared_requests = await scenario(await shared_events(triggers, manager), stores)
+
+    # Over the same time, two triggers on their own sweep twice as often as two sharing a sweep.
+    assert shared_requests < 0.75 * unshared_requests
+
+
+def test_statuses_are_checked_when_the_dag_is_parsed() -> None:
+    trigger = TwilioPushOperationEventTrigger(statuses=("completed", "Canceled"))
+    assert trigger.statuses == ["COMPLETED", "CANCELED"]
+    assert TwilioPushOperationEventTrigger(statuses="canceled").statuses == ["CANCELED"]
+
+    with pytest.raises(TwilioPushInvalidInputError) as raised:
+        TwilioPushOperationEventTrigger(statuses=("COMPLETED", "FAILED"))
+    assert str(raised.value) == (
+        "Invalid statuses=('COMPLETED', 'FAILED'): expected one or more of COMPLETED, CANCELED "
+        "(case-insensitive), e.g. ('COMPLETED',)."
+    )
+    with pytest.raises(TwilioPushInvalidInputError, match=r"^Invalid statuses=\[\]: expected one or more"):
+        TwilioPushOperationEventTrigger(statuses=[])
+    with pytest.raises(TwilioPushInvalidInputError, match=r"^Invalid statuses=None: expected"):
+        TwilioPushOperationEventTrigger(statuses=None)  # type: ignore[arg-type]
+    with pytest.raises(TwilioPushInvalidInputError) as raised:
+        TwilioPushOperationEventTrigger(poll_interval=0)
+    assert str(raised.value) == "Invalid poll_interval=0: expected a number of seconds > 0."
+
+
+def test_serializes_to_its_public_class_path_and_resumes() -> None:
+    trigger = TwilioPushOperationEventTrigger("my_conn", statuses=["completed"], poll_interval=30)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_twilio_push.triggers.twilio_push.TwilioPushOperationEventTrigger"
+    assert kwargs == {"twilio_push_conn_id": "my_conn", "statuses": ["COMPLETED"], "poll_interval": 30.0}
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert TwilioPushOperationEventTrigger(**kwargs).serialize() == (classpath, kwargs)
+    assert trigger.shared_stream_key() == ("twilio-push-operation-sweep", "my_conn", 30.0)
+
+
+class SeveralAssetsStore(MemoryStateStore):
+    """What ``AssetStateStoreAccessors`` does when one trigger watches two assets."""
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        raise ValueError(
+            "Task has 2 concrete inlets and outlets — use context['asset_state_store'][MY_ASSET]"
+        )
+
+
+async def test_a_store_it_cannot_read_is_not_used(
+    twilio_push_emulator: EmulatorHandle, logs: list[dict[str, Any]]
+) -> None:
+    control = twilio_push_emulator.control
+    control.freeze()
+    running = control.create_operation(total=10, duration=10)
+    store = SeveralAssetsStore()
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL), store)
+    await sweeps_done(control, 2)
+    control.advance(20)
+    [payload] = await watching.until(1)
+    await watching.stop()
+
+    assert payload["id"] == running["id"]
+    assert store.writes == 0
+    [warning] = [entry for entry in logs if "position" in entry["event"]]
+    assert warning["event"] == (
+        "Could not read this watcher's position, watching from now on: Task has 2 concrete inlets and "
+        "outlets — use context['asset_state_store'][MY_ASSET]"
+    )
