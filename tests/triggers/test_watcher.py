@@ -406,7 +406,7 @@ async def test_a_list_the_api_refuses_means_gets_from_then_on(
 
     assert len(fake.lists) == 1
     assert sorted(fake.gets) == sorted(ids * 2)
-    assert [r.getMessage() for r in caplog.records] == [
+    assert [r.getMessage() for r in caplog.records if r.name == watcher_module.__name__] == [
         "Listing the operations of connection 'twilio_push_default' failed, reading each operation with "
         f"a GET from now on: Twilio Push API answered 400 Bad Request to GET {LIST_PATH}: Invalid startDate "
         "(Twilio error 20001)"
