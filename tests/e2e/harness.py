@@ -297,6 +297,26 @@ class AirflowHarness:
             for path in task_dir.glob(f"attempt={try_number}.log.trigger.*.log")
         }
 
+    def triggerer_lines(self, *needles: str, latest_only: bool = False) -> str:
+        """The lines of the triggerers' own logs (of the latest triggerer only, if asked) that mention
+        one of ``needles``.
+
+        A trigger's last lines can land there instead of in its log file: Airflow closes that file when
+        the trigger runner reports the trigger finished, and lines still in flight on the separate log
+        channel then go to the triggerer's own log.
+        """
+        paths = (
+            [self.component_logs["triggerer"]]
+            if latest_only
+            else sorted(self.components_log_dir.glob("triggerer*.log"))
+        )
+        return "\n".join(
+            line
+            for path in paths
+            for line in path.read_text(errors="replace").splitlines()
+            if any(needle in line for needle in needles)
+        )
+
     def log_tails(self, lines: int = 40) -> str:
         return "\n".join(
             f"----- {path.name} (last {lines} lines) -----\n{tail(path, lines)}"

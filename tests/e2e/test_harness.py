@@ -30,7 +30,7 @@ def test_deferred_sensor_then_task(harness: AirflowHarness) -> None:
     assert harness.xcom(DAG_ID, run_id, "answer") == {"answer": 42, "items": ["a", "b"]}
 
     [(triggerer_job_id, trigger_log)] = harness.trigger_logs(DAG_ID, run_id, "wait").items()
-    assert "Trigger fired event" in trigger_log
+    assert "Trigger fired event" in trigger_log + harness.triggerer_lines(run_id)
     job = harness.db_query("SELECT job_type FROM job WHERE id = ?", [triggerer_job_id])
     assert job == [{"job_type": "TriggererJob"}]
     assert "Pausing task as DEFERRED" in harness.task_log(DAG_ID, run_id, "wait")
@@ -53,6 +53,6 @@ def test_run_survives_killed_triggerer(harness: AirflowHarness) -> None:
     logs = harness.trigger_logs(DAG_ID, run_id, "wait")
     assert "Trigger fired event" not in logs.pop(old_triggerer)
     [new_log] = logs.values()
-    assert "Trigger fired event" in new_log
+    assert "Trigger fired event" in new_log + harness.triggerer_lines(run_id, latest_only=True)
     wait_ti = next(ti for ti in harness.task_instances(DAG_ID, run_id) if ti["task_id"] == "wait")
     assert (wait_ti["state"], wait_ti["try_number"]) == ("success", 1)
