@@ -54,10 +54,6 @@ def free_port() -> int:
         return port
 
 
-#: A module in AIRFLOW_HOME that holds the SQLite connection's arguments (Airflow imports them by name).
-SQLITE_SETTINGS_MODULE = "e2e_sqlite_settings"
-
-
 def airflow_env(home: Path, port: int, extra_env: Mapping[str, str]) -> dict[str, str]:
     """The environment of every Airflow process: the caller's env minus any Airflow settings, plus ours."""
     env = {
@@ -74,10 +70,6 @@ def airflow_env(home: Path, port: int, extra_env: Mapping[str, str]) -> dict[str
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            # A writer waits up to a minute for SQLite's lock, not 5 s: on a loaded machine, Airflow 3.0's
-            # dag-processor died of "database is locked" while 48 sensors deferred.
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{SQLITE_SETTINGS_MODULE}.CONNECT_ARGS",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(home), os.environ.get("PYTHONPATH")])),
             # `db migrate` runs first; the components need not load every migration script again.
             "AIRFLOW__DATABASE__CHECK_MIGRATIONS": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
@@ -162,7 +154,6 @@ class AirflowHarness:
         self._log_counter: dict[str, int] = {}
         self.dags_folder.mkdir(parents=True)
         self.components_log_dir.mkdir(parents=True)
-        (home / f"{SQLITE_SETTINGS_MODULE}.py").write_text('CONNECT_ARGS = {"timeout": 60}\n')
         for folder in dag_folders:
             self.add_dag_folder(folder)
         self.client = httpx.Client(base_url=self.base_url, timeout=30)
