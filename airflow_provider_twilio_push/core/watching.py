@@ -100,7 +100,7 @@ def _window(earliest: datetime, latest: datetime) -> tuple[datetime, datetime]:
 
 def plain_utc(value: datetime) -> datetime:
     """``value`` as a standard-library UTC datetime: the planner sorts and subtracts thousands of
-    creation times, 6 times slower as pendulum DateTimes (14 ms for 5,000 windows, not 2)."""
+    creation times, which as pendulum DateTimes take 6 times longer (windows for 5,000: 14 ms, not 2)."""
     return datetime.fromtimestamp(value.timestamp(), UTC)
 
 

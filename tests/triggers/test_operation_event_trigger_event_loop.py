@@ -1,8 +1,8 @@
 """Event triggers share the triggerer's event loop too: their sweeps (1,000 operations a page,
 parsed and compared) never block it. The check is the one of test_twilio_push_trigger_event_loop.py.
 
-Each trigger here sweeps on its own (``run()``, as before Airflow 3.3), so the process holds what
-three sweeps of the account hold at once; garbage collections, which the check counts, walk it."""
+Each trigger here sweeps on its own (``run()``, as before Airflow 3.3): three sweeps of the account
+at once."""
 
 from __future__ import annotations
 
