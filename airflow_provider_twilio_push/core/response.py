@@ -247,9 +247,6 @@ class _UncheckedOperationPage(OperationPage):
     operations: list[Any] = Field(default_factory=list)
 
 
-_validate_operation = Operation.__pydantic_validator__.validate_python
-
-
 @dataclass(frozen=True)
 class LazyOperationPage:
     """A page of the operations list whose operations are validated one by one, as they are read.
@@ -269,7 +266,7 @@ class LazyOperationPage:
         """``items``, this page's operations or the first of them (``Pager.take``), as models."""
         for index, item in enumerate(items):
             try:
-                operation = _validate_operation(item)
+                operation = Operation.model_validate(item)
             except ValidationError as exc:
                 raise _malformed(
                     self.request, self.status_code, "OperationPage", exc, at=("operations", index)
