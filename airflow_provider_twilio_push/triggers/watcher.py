@@ -134,8 +134,8 @@ class OperationWatcher:
         self._get_slots = asyncio.Semaphore(MAX_CONCURRENT_GETS)
         self._wake = asyncio.Event()
         self._wake_at = math.inf
-        #: When the last sweep started (monotonic).
-        self._last_sweep_at = math.inf
+        #: When the watcher last looked (a sweep or GETs started; monotonic).
+        self._last_look_at = math.inf
         #: Pages the last sweep took: what the next one is expected to cost.
         self._pages_per_sweep: int | None = None
         #: Why sweeps are no longer tried (a permanent error of the list), or None.
@@ -146,11 +146,12 @@ class OperationWatcher:
         self, operation_id: str, interval: float, deadline: float | None, created_at: datetime | None
     ) -> Watch:
         watch = Watch(self, operation_id, interval, deadline)
-        next_look = min(self._wake_at, self._last_sweep_at + interval)
+        next_look = min(self._wake_at, self._last_look_at + interval)
         if created_at is not None and self._watches and next_look < math.inf:
-            # Its first look is the watcher's next one (at the latest an interval after the last
-            # sweep started, so within one interval from now), which a sweep can serve: a fleet
-            # that joins over a few seconds costs no sweeps of its own.
+            # Its first look is the watcher's next one (at the latest an interval after its last
+            # look began, so within one interval from now), which a sweep can serve: a fleet that
+            # joins over a few seconds, even while the first trigger's GET is out, costs no
+            # requests of its own.
             watch.due_at = max(time.monotonic(), next_look)
             if deadline is not None:
                 watch.due_at = min(watch.due_at, deadline)
@@ -246,6 +247,8 @@ class OperationWatcher:
         )
 
     async def _serve(self, plan: RequestPlan) -> None:
+        if plan.due:
+            self._last_look_at = time.monotonic()
         shown: set[str] = set()
         if plan.windows:
             shown = await self._sweep(plan)
@@ -279,7 +282,7 @@ class OperationWatcher:
     async def _sweep(self, plan: RequestPlan) -> set[str]:
         """List the plan's windows; the operations due that the sweep stands for (shown, or told
         of its failure); those it does not cover get a GET."""
-        observed_at = self._last_sweep_at = time.monotonic()
+        observed_at = time.monotonic()
         shown: set[str] = set()
         pages = 0
         try:

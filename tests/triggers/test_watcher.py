@@ -61,6 +61,8 @@ class FakeApi:
         self.lists: list[dict[str, str]] = []
         self.gets: list[str] = []
         self.on_list: Callable[[], None] | None = None
+        self.get_gate: asyncio.Event | None = None  # GETs wait for it (when set up)
+        self.get_seen = asyncio.Event()  # set by the first GET
         self.frozen = False
         self._answers = 0
         router.get(LIST_PATH).mock(side_effect=self._list)
@@ -120,8 +122,11 @@ class FakeApi:
             },
         )
 
-    def _get(self, request: httpx.Request, operation_id: str) -> httpx.Response:
+    async def _get(self, request: httpx.Request, operation_id: str) -> httpx.Response:
         self.gets.append(operation_id)
+        self.get_seen.set()
+        if self.get_gate is not None:
+            await self.get_gate.wait()
         if operation_id not in self.ops:
             return twilio_error(404, "Operation not found", 20404)
         return httpx.Response(200, json=self._fresh(self.ops[operation_id]))
@@ -252,6 +257,26 @@ async def test_a_sweep_hands_its_observations_over_in_turns(fake: FakeApi) -> No
     assert fake.gets == []
     assert len(fake.lists) == 1
     assert len(set(woken)) == 3  # 100, 100 and 50 at a time
+
+
+async def test_a_trigger_joining_while_a_get_is_out_waits_for_the_watchers_next_look(fake: FakeApi) -> None:
+    """A lone trigger's first look is a GET; one that joins while that GET is out takes its first
+    look with the watcher's next one (an interval after the GET began): one sweep for both, not a
+    GET of its own."""
+    first, joining = fake.add(2)
+    fake.get_gate = asyncio.Event()
+    [watch] = await register([first])
+    async with asyncio.timeout(5):
+        await fake.get_seen.wait()
+    [joined] = await register([joining])
+    fake.get_gate.set()
+
+    await asyncio.gather(next_of(watch), next_of(joined))
+    await next_of(watch)
+    close_all([watch, joined])
+
+    assert fake.gets == [first]
+    assert len(fake.lists) == 1
 
 
 async def test_without_creation_times_the_first_look_is_a_get_each_then_sweeps(fake: FakeApi) -> None:
