@@ -213,6 +213,11 @@ def run_cell(cell: Cell) -> Result:
         )
         lines = (folder / "pytest.log").read_text().strip().splitlines()
         result.tests = re.sub(r"^=+ | =+$", "", lines[-1]) if lines else "no output"
+        if not tests_ok:
+            # CI prints only this summary, so it must name what failed and why.
+            result.failure += "".join(
+                f"\n           {line[:400]}" for line in lines if line.startswith(("FAILED ", "ERROR "))
+            )
         demo_ok = step("demo", [str(python), "scripts/run_demo.py"], "demo.log")
         summary = re.search(r"DAG run state: \w+", (folder / "demo.log").read_text())
         result.demo = summary.group(0) if summary else "failed"
