@@ -2,7 +2,7 @@
 
 A triggerer runs thousands of :class:`TwilioPushOperationTrigger` on one event loop. Each registers
 its operation here (:func:`watch_operation`) and waits for observations newer than its last one;
-the watcher of the account (base URL and login: two connection ids naming one account share it)
+the watcher of the account (base URL, login and secret: two connection ids naming one account share it)
 reads the operations the cheapest way :func:`~airflow_provider_twilio_push.core.watching.plan_requests`
 finds: one sweep of ``GET /v1/PushNotifications/Operations`` (1,000 a page, over the creation
 dates of the operations due) or one GET per operation due. An operation a sweep does not show is
@@ -13,6 +13,7 @@ and closed when the last one leaves (or the loop cancels the watcher's task).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import random
@@ -124,7 +125,9 @@ class Watch:
 class OperationWatcher:
     """Reads the operations its watches are for, for one account on one event loop."""
 
-    def __init__(self, key: tuple[asyncio.AbstractEventLoop, tuple[str, str]], hook: TwilioPushHook) -> None:
+    def __init__(
+        self, key: tuple[asyncio.AbstractEventLoop, tuple[str, str, str]], hook: TwilioPushHook
+    ) -> None:
         self._key = key
         self._hook = hook
         self._watches: dict[str, set[Watch]] = {}
@@ -325,7 +328,13 @@ class OperationWatcher:
         return shown
 
 
-_watchers: dict[tuple[asyncio.AbstractEventLoop, tuple[str, str]], OperationWatcher] = {}
+_watchers: dict[tuple[asyncio.AbstractEventLoop, tuple[str, str, str]], OperationWatcher] = {}
+
+
+def _credentials(settings: ConnectionSettings) -> tuple[str, str, str]:
+    """The account and a digest of the secret it is read with: a trigger that read a rotated
+    secret gets a watcher of its own, rather than joining one whose client still sends the old."""
+    return (*settings.account, hashlib.sha256(settings.password.encode()).hexdigest())
 
 
 def watch_operation(
@@ -343,7 +352,7 @@ def watch_operation(
     connection's ``max_requests_per_second`` joins the account's pacing either way. ``end_time``
     is a UNIX timestamp. Close the returned :class:`Watch` when done.
     """
-    key = (asyncio.get_running_loop(), settings.account)
+    key = (asyncio.get_running_loop(), _credentials(settings))
     watcher = _watchers.get(key)
     if watcher is None:
         watcher = _watchers[key] = OperationWatcher(key, hook)

@@ -8,6 +8,7 @@ and, against the emulator, in test_watcher_emulator.py.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import time
@@ -50,7 +51,8 @@ class FakeApi:
     ``page_limit``: items per page at most, whatever pageSize asks. ``hidden``: ids the list
     leaves out. ``list_faults``: what the next list requests get instead (a response), or wait
     for first (an async callable), one per request. Every answer has a new ``updatedAt`` (unless
-    ``frozen``): a watch is woken for news only.
+    ``frozen``): a watch is woken for news only. ``password``: if set, the one secret accepted
+    (others get a 401).
     """
 
     def __init__(self, router: respx.MockRouter, page_limit: int = 1000) -> None:
@@ -64,6 +66,7 @@ class FakeApi:
         self.get_gate: asyncio.Event | None = None  # GETs wait for it (when set up)
         self.get_seen = asyncio.Event()  # set by the first GET
         self.frozen = False
+        self.password: str | None = None
         self._answers = 0
         router.get(LIST_PATH).mock(side_effect=self._list)
         router.get(path__regex=rf"^{LIST_PATH}/(?P<operation_id>[^/]+)$").mock(side_effect=self._get)
@@ -95,9 +98,19 @@ class FakeApi:
             "updatedAt": f"2026-11-30T{10 + self._answers // 3600:02d}:{self._answers // 60 % 60:02d}:{self._answers % 60:02d}Z",
         }
 
+    def _refused(self, request: httpx.Request) -> httpx.Response | None:
+        if self.password is None:
+            return None
+        secret = base64.b64decode(request.headers["Authorization"].removeprefix("Basic ")).decode()
+        if secret.partition(":")[2] == self.password:
+            return None
+        return twilio_error(401, "Authenticate", 20003)
+
     async def _list(self, request: httpx.Request) -> httpx.Response:
         params = dict(request.url.params)
         self.lists.append(params)
+        if refused := self._refused(request):
+            return refused
         if self.list_faults:
             fault = self.list_faults.pop(0)
             if isinstance(fault, httpx.Response):
@@ -125,6 +138,8 @@ class FakeApi:
     async def _get(self, request: httpx.Request, operation_id: str) -> httpx.Response:
         self.gets.append(operation_id)
         self.get_seen.set()
+        if refused := self._refused(request):
+            return refused
         if self.get_gate is not None:
             await self.get_gate.wait()
         if operation_id not in self.ops:
@@ -579,3 +594,27 @@ async def test_connections_to_one_account_share_a_watcher_and_its_sweeps(
     assert fake.gets == [ids[0]]
     settings = await TwilioPushHook("twilio_push_other").aget_settings()
     assert pacer_for(settings).interval == pytest.approx(0.01)  # its budget joined the account's pacing
+
+
+async def test_a_trigger_that_read_a_rotated_secret_gets_a_watcher_with_it(
+    fake: FakeApi, monkeypatch: pytest.MonkeyPatch, fast_conn: dict[str, Any]
+) -> None:
+    ids = fake.add(2)
+    fake.password = fast_conn["password"]
+    [before] = await register(ids[:1])
+    assert isinstance(await next_of(before), Operation)
+
+    monkeypatch.setenv("AIRFLOW_CONN_TWILIO_PUSH_DEFAULT", json.dumps({**fast_conn, "password": "rotated"}))
+    fake.password = "rotated"
+    [after] = await register(ids[1:])
+    first = await next_of(after)
+    refused = await next_of(before)
+    close_all([before, after])
+
+    # The new trigger is served with the secret it read; the old watcher's client still sends the
+    # revoked one, and its trigger meets the 401 a poll with that secret always met.
+    assert isinstance(first, Operation)
+    assert first.id == ids[1]
+    assert isinstance(refused, TwilioPushError)
+    assert str(refused).startswith("Twilio Push API answered 401 Unauthorized to GET")
+    assert "rotated" not in str(refused)
