@@ -363,6 +363,7 @@ def run_scenario(em: Any, kind: str, n: int, args: argparse.Namespace, client_cp
         "requests": requests,
         "requests_per_trigger": round(requests / n, 2),
         "op_intervals": round(op_intervals, 1),
+        "intervals_per_trigger": round(op_intervals / n, 2),
         "requests_per_op_interval": round(requests / op_intervals, 4),
         "cpu_us_per_op_interval": round(1e6 * cpu / op_intervals, 1),
         "steady_requests_per_op_interval": round(steady_requests / steady_op_intervals, 4)
@@ -443,6 +444,7 @@ def rows(results: list[dict[str, Any]]) -> str:
                 if r["kind"] == "twilio-get"
                 else "http",
                 r["n"],
+                fmt(r["intervals_per_trigger"]),
                 r["requests"],
                 r["list_requests"],
                 r["requests_per_op_interval"],
@@ -461,6 +463,7 @@ def rows(results: list[dict[str, Any]]) -> str:
         [
             "mode",
             "watched",
+            "intervals each (mean)",
             "requests",
             "of them list pages",
             "requests / op-interval",
