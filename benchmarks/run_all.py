@@ -11,10 +11,10 @@
    PROCESSING and 10,000 COMPLETED operations: the triggerer's watcher (coalesced sweeps) side by
    side with a GET per trigger and interval (~10 minutes); then 5,000 again with operations
    that complete 5-125 s after the start instead of 5-25 s, so that each is watched 7 intervals
-   on average rather than 2 (~5 minutes): each trigger's start and end (its connection lookup,
+   on average rather than 2 (~3 minutes): each trigger's start and end (its connection lookup,
    progress lines, event) cost the same in both modes, and weigh less the longer it watches.
 
-About 18 minutes on the 2-core development machine; ``--quick`` (fleets of 1, 100 and 1,000,
+About 11 minutes on the 2-core development machine; ``--quick`` (fleets of 1, 100 and 1,000,
 20,000 operations, 5 interpreters) about 5. The emulator and the measured process are pinned to one
 core each; other load on the machine still shows (each table says how noisy its runs were):
 compare the figures of one run side by side, and repeat runs (``--rounds`` of the scripts).
