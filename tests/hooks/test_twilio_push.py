@@ -908,7 +908,6 @@ async def test_backoff_is_bounded_by_retry_backoff_max(
         "comms_operation_01h9krwprkeee8fzqspvwy6nqu",
         f"{OP_ID}\n",
         f"{OP_ID}/Errors",
-        f"{OP_ID}0123456789",
         "",
         None,
         12345,

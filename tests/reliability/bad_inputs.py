@@ -44,7 +44,7 @@ MAX_RETRIES = 1
 
 _ID_EXPECTED = (
     "expected an id like 'comms_operation_01h9krwprkeee8fzqspvwy6nq8' "
-    "(pattern ^comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}$)."
+    "(pattern ^comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}[A-Za-z0-9._~-]*$)."
 )
 _NO_TZ = (
     "it has no timezone. Pass a timezone-aware datetime (e.g. pendulum.datetime(..., tz='UTC')) "
