@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 import time
 import types
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
@@ -46,6 +47,14 @@ from airflow_provider_twilio_push.hooks.notifications import NotificationReads
 from airflow_provider_twilio_push.models import Operation, OperationPage, OperationStatus
 
 log = logging.getLogger(__name__)
+
+
+#: Held while a sync client is built or closed (rarely: once per hook).
+_sync_clients_lock = threading.Lock()
+
+
+def _nothing() -> None:
+    pass
 
 
 async def _validated_operations(pages: AsyncIterator[LazyOperationPage]) -> AsyncIterator[Operation]:
@@ -104,6 +113,11 @@ class TwilioPushHook(NotificationReads, BaseHook):
         self._connection_name: str | None = None  # for messages; None: "the connection '<id>'"
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
+        # Concurrent first uses build one client; while it is open, the connection's
+        # max_requests_per_second paces its account (released when it closes).
+        self._async_client_lock: asyncio.Lock | None = None
+        self._release_pacing = _nothing
+        self._release_async_pacing = _nothing
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -181,27 +195,37 @@ class TwilioPushHook(NotificationReads, BaseHook):
         return self._settings
 
     def get_client(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(**client_options(self.get_settings()))
-        return self._client
+        with _sync_clients_lock:
+            if self._client is None:
+                settings = self.get_settings()
+                self._client = httpx.Client(**client_options(settings))
+                self._release_pacing = pacer_for(settings).use(settings.max_requests_per_second)
+            return self._client
 
     async def aget_client(self) -> httpx.AsyncClient:
-        if self._async_client is None:
-            settings = await self.aget_settings()
-            # Loading the CA bundle costs ~16 ms of CPU (once per process): off the event loop.
-            ssl_context = await asyncio.to_thread(shared_ssl_context)
-            self._async_client = httpx.AsyncClient(**client_options(settings, ssl_context))
-        return self._async_client
+        if self._async_client_lock is None:
+            self._async_client_lock = asyncio.Lock()  # made here: a new hook can be deep-copied
+        async with self._async_client_lock:
+            if self._async_client is None:
+                settings = await self.aget_settings()
+                # Loading the CA bundle costs ~16 ms of CPU (once per process): off the event loop.
+                ssl_context = await asyncio.to_thread(shared_ssl_context)
+                self._async_client = httpx.AsyncClient(**client_options(settings, ssl_context))
+                self._release_async_pacing = pacer_for(settings).use(settings.max_requests_per_second)
+            return self._async_client
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with _sync_clients_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            self._release_pacing()
 
     async def aclose(self) -> None:
-        if self._async_client is not None:
-            await self._async_client.aclose()
-        self._async_client = None
+        client, self._async_client = self._async_client, None
+        if client is not None:
+            await client.aclose()
+        self._release_async_pacing()
         self.close()
 
     def __enter__(self) -> TwilioPushHook:

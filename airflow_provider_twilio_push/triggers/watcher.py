@@ -18,6 +18,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from contextlib import aclosing
 from datetime import datetime
 
@@ -58,6 +59,10 @@ _STRUGGLING = (TwilioPushRateLimitedError, TwilioPushServerError, TwilioPushConn
 Outcome = Operation | TwilioPushError
 
 
+def _nothing() -> None:
+    pass
+
+
 def _failure(exc: Exception) -> TwilioPushError:
     """What the triggers are told when the watcher meets a bug: an error that ends them."""
     return TwilioPushError(f"The operation watcher failed: {type(exc).__name__}: {exc}")
@@ -81,6 +86,7 @@ class Watch:
         self._outcome: Outcome | None = None
         self._observed_at = -math.inf
         self._ready = asyncio.Event()
+        self._release_pacing: Callable[[], None] = _nothing
         self.closed = False
 
     def offer(self, outcome: Outcome, observed_at: float) -> None:
@@ -118,6 +124,7 @@ class Watch:
         """Unregister at once (idempotent)."""
         if not self.closed:
             self.closed = True
+            self._release_pacing()
             self._watcher.remove(self)
 
 
@@ -347,13 +354,14 @@ def watch_operation(
     """Register ``operation_id`` with the watcher of the settings' account on this event loop.
 
     ``hook`` (its settings read) becomes the watcher's own if this starts a new watcher; the
-    connection's ``max_requests_per_second`` joins the account's pacing either way. ``end_time``
-    is a UNIX timestamp. Close the returned :class:`Watch` when done.
+    connection's ``max_requests_per_second`` joins the account's pacing either way, until the
+    watch closes. ``end_time`` is a UNIX timestamp. Close the returned :class:`Watch` when done.
     """
     key = (asyncio.get_running_loop(), _credentials(settings))
     watcher = _watchers.get(key)
     if watcher is None:
         watcher = _watchers[key] = OperationWatcher(key, hook)
-    pacer_for(settings)  # the strictest max_requests_per_second of the account's connections
     deadline = None if end_time is None else time.monotonic() + (end_time - time.time())
-    return watcher.add(operation_id, interval, deadline, created_at)
+    watch = watcher.add(operation_id, interval, deadline, created_at)
+    watch._release_pacing = pacer_for(settings).use(settings.max_requests_per_second)
+    return watch

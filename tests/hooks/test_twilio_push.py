@@ -6,6 +6,7 @@ Most tests run twice (``mode`` = sync / async) through the small helpers below, 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import gc
@@ -608,6 +609,28 @@ async def test_the_hook_reuses_one_client_until_closed(
 
     assert route.call_count == 2
     assert client.is_closed
+
+
+async def test_concurrent_first_uses_of_a_hook_build_one_client(
+    twilio_conn: dict[str, Any], api_mock: respx.MockRouter, make_operation: Callable[..., Any]
+) -> None:
+    """Triggers or tasks that share a hook and start together get one client, not one each
+    (of which all but the last would never be closed)."""
+    route = api_mock.get(OP_PATH).respond(200, json=make_operation())
+    hook = TwilioPushHook()
+
+    async with hook:
+        clients = await asyncio.gather(*(hook.aget_client() for _ in range(5)))
+        await asyncio.gather(*(hook.aget_operation(OP_ID) for _ in range(3)))
+        threads = await asyncio.gather(*(asyncio.to_thread(hook.get_client) for _ in range(5)))
+        client = await hook.aget_client()
+
+    assert len({id(c) for c in clients}) == 1
+    assert clients[0] is client
+    assert client.is_closed
+    assert len({id(c) for c in threads}) == 1
+    assert threads[0].is_closed
+    assert route.call_count == 3
 
 
 # ---------------------------------------------------------------------------------------------

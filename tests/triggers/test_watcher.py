@@ -596,13 +596,14 @@ async def test_connections_to_one_account_share_a_watcher_and_its_sweeps(
 
     assert len(watcher_module._watchers) == 2  # one per account
     await asyncio.gather(*(next_of(w) for w in [*mine, *other, elsewhere]))
+    settings = await TwilioPushHook("twilio_push_other").aget_settings()
+    assert pacer_for(settings).interval == pytest.approx(0.01)  # its budget joined the account's pacing
     close_all([*mine, *other, elsewhere])
 
     # One sweep for the four operations of the shared account; a GET for the other account's one.
     assert len(fake.lists) == 1
     assert fake.gets == [ids[0]]
-    settings = await TwilioPushHook("twilio_push_other").aget_settings()
-    assert pacer_for(settings).interval == pytest.approx(0.01)  # its budget joined the account's pacing
+    assert pacer_for(settings).interval == 0.0  # ... while its triggers watched
 
 
 async def test_a_trigger_that_read_a_rotated_secret_gets_a_watcher_with_it(
