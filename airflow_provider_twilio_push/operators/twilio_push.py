@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -367,13 +368,14 @@ class TwilioPushSendOperator(BaseOperator):
             schedule=self.schedule,
             tags=self.tags,
         )
+        sent_at = time.time()
         self.log.info("Twilio accepted the send: operation %s.", operation_id)
         if not self.wait_for_completion:
             return operation_id
         context["ti"].xcom_push(key="operation_id", value=operation_id)
         with _sent_already(operation_id):
             # As the sensor does: transient errors are waited out, until the deadline.
-            operation = read_operation(self, self.hook, operation_id)
+            operation = read_operation(self, self.hook, operation_id, sent_at=sent_at)
             if (operation is None or not operation.terminal) and self.deferrable:
                 defer_until_terminal(
                     self,
@@ -383,6 +385,7 @@ class TwilioPushSendOperator(BaseOperator):
                     timeout=self.wait_timeout,
                     method_kwargs={"operation_id": operation_id},
                     created_at=operation.created_at if operation else None,
+                    sent_at=sent_at,
                 )
             operation = poll_until_terminal(
                 self,
@@ -391,6 +394,7 @@ class TwilioPushSendOperator(BaseOperator):
                 operation,
                 poll_interval=self.poll_interval,
                 timeout=self.wait_timeout,
+                sent_at=sent_at,
             )
         return terminal_result(operation, fail_on_canceled=self.fail_on_canceled)
 
