@@ -339,6 +339,32 @@ async def test_iter_operations_yields_the_operations_before_a_malformed_one_then
     )
 
 
+async def test_operation_pages_hand_over_raw_items_each_read_on_its_own(
+    hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str, make_operation: Callable[..., Any]
+) -> None:
+    """The pages under iter_operations (what the triggerer's watcher reads): items as the API
+    sent them, max_items in all; ``lenient`` skips what is malformed, each item on its own."""
+    malformed = [{"id": ["x"]}, {"id": op_id(1), "status": "DONE"}, "text", {"id": op_id(2) + "0123456789"}]
+    first = page_body([make_operation(id=op_id(0)), *malformed], "tok-1")
+    second = page_body([make_operation(id=op_id(3)), make_operation(id=op_id(4))], None)
+    route = api_mock.get(OPS_PATH).mock(
+        side_effect=[httpx.Response(200, json=first), httpx.Response(200, json=second)]
+    )
+    pages_of = hook.iter_operation_pages if mode == "sync" else hook.aiter_operation_pages
+
+    pages = await collect(pages_of(start_date="2024-01-15T09:30:00Z", max_items=6))
+    wanted = {op_id(n) for n in range(5)}
+
+    assert [len(page.operations) for page in pages] == [5, 1]
+    assert pages[0].operations[1:] == malformed
+    assert [op.id for page in pages for op in page.lenient(wanted)] == [op_id(0), op_id(3)]
+    assert sent_params(route, 1) == {
+        "pageSize": "1000",
+        "startDate": "2024-01-15T09:30:00Z",
+        "pageToken": "tok-1",
+    }
+
+
 async def test_iter_operations_does_not_read_operations_past_max_items(
     hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str, make_operation: Callable[..., Any]
 ) -> None:
