@@ -330,6 +330,10 @@ class OperationWatcher:
                 )
             return shown
         self._pages_per_sweep = pages
+        for operation_id in plan.swept - shown:
+            # Not where its creation time said (wrong, or not listed yet): no sweep is made for
+            # it until a GET (when it is due) tells the API's creation time.
+            self._created.pop(operation_id, None)
         return shown
 
 
