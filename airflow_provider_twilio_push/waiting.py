@@ -76,7 +76,8 @@ def read_operation(
     """The operation, logged; None after a transient error (logged, saying what comes ``then``).
 
     A permanent error (bad credentials, an unknown operation) is raised; a 404 within
-    ``NOT_FOUND_GRACE`` of ``sent_at`` (UNIX time Twilio accepted the send) is transient.
+    ``NOT_FOUND_GRACE`` of ``sent_at`` (UNIX time Twilio accepted the send; pass it only until
+    the operation was read once) is transient.
     """
     try:
         operation = hook.get_operation(operation_id)
@@ -103,6 +104,7 @@ def poll_until_terminal(
 
     ``last`` is the operation as last read (None: not read yet, or a transient error). The last
     look is taken at the deadline, as the trigger takes it, even if less than ``poll_interval`` away.
+    ``sent_at``: as :func:`read_operation` has it, until the operation was read once.
     """
     deadline = time.monotonic() + timeout
     while last is None or not last.terminal:
@@ -113,7 +115,7 @@ def poll_until_terminal(
                 f"Timed out after {timeout:,.0f} s waiting for operation {operation_id}; {seen}."
             )
         time.sleep(min(poll_interval, left))
-        last = read_operation(task, hook, operation_id, sent_at=sent_at) or last
+        last = read_operation(task, hook, operation_id, sent_at=None if last else sent_at) or last
     return last
 
 

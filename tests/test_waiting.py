@@ -89,6 +89,20 @@ def test_a_404_right_after_the_send_is_waited_out(
     ]
 
 
+def test_a_404_once_the_operation_was_read_is_permanent(
+    operation_route: respx.Route, make_operation: Callable[..., dict[str, Any]]
+) -> None:
+    operation_route.side_effect = [twilio_error(404, "Operation not found", 20404)]
+    last = Operation.model_validate(make_operation(status="PROCESSING"))
+
+    with TwilioPushHook() as hook, pytest.raises(TwilioPushNotFoundError):
+        poll_until_terminal(
+            TASK, hook, OPERATION_ID, last, poll_interval=0.1, timeout=5.0, sent_at=time.time()
+        )
+
+    assert operation_route.call_count == 1
+
+
 @pytest.mark.parametrize("sent_ago", [None, NOT_FOUND_GRACE + 1])
 def test_a_404_is_permanent_without_a_send_or_after_the_grace(
     operation_route: respx.Route, sent_ago: float | None

@@ -385,7 +385,7 @@ class TwilioPushSendOperator(BaseOperator):
                     timeout=self.wait_timeout,
                     method_kwargs={"operation_id": operation_id},
                     created_at=operation.created_at if operation else None,
-                    sent_at=sent_at,
+                    sent_at=None if operation else sent_at,
                 )
             operation = poll_until_terminal(
                 self,

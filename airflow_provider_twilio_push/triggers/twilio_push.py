@@ -65,7 +65,8 @@ class TwilioPushOperationTrigger(BaseTrigger):
     :param created_at: When the operation was created (ISO 8601, as the API gives it), if known:
         the watcher can then find it in its list sweeps from the start. Optional.
     :param sent_at: When Twilio accepted the send (UNIX timestamp), if the deferring task sent it:
-        a 404 in the first ``NOT_FOUND_GRACE`` seconds after is waited out. Optional.
+        a 404 in the first ``NOT_FOUND_GRACE`` seconds after, before the operation was read, is
+        waited out. Optional.
     """
 
     def __init__(
@@ -135,7 +136,8 @@ class TwilioPushOperationTrigger(BaseTrigger):
                     yield self._timeout_event(last)
                     return
                 if isinstance(outcome, TwilioPushError):
-                    if not outcome.transient and not not_found_yet(outcome, self.sent_at):
+                    not_yet = last is None and not_found_yet(outcome, self.sent_at)
+                    if not outcome.transient and not not_yet:
                         yield self._error_event(outcome, last)
                         return
                     self.log.warning(

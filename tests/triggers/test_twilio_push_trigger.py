@@ -121,14 +121,19 @@ async def test_a_404_right_after_the_send_is_waited_out(
     )
 
 
-async def test_a_404_long_after_the_send_ends_the_trigger(operation_route: respx.Route) -> None:
-    operation_route.side_effect = [twilio_error(404, "Operation not found", 20404)]
+@pytest.mark.parametrize("read_first", [False, True])
+async def test_a_404_long_after_the_send_or_once_the_operation_was_read_ends_the_trigger(
+    operation_route: respx.Route, op_response: OpResponse, read_first: bool
+) -> None:
+    not_found = twilio_error(404, "Operation not found", 20404)
+    operation_route.side_effect = [op_response("PROCESSING"), not_found] if read_first else [not_found]
 
-    payload = await single_event(make_trigger(sent_at=time.time() - 3600))
+    payload = await single_event(make_trigger(sent_at=time.time() - (0 if read_first else 3600)))
 
     assert payload["status"] == "error"
     assert payload["error_type"] == "TwilioPushNotFoundError"
-    assert operation_route.call_count == 1
+    assert (payload["operation"] is not None) is read_first
+    assert operation_route.call_count == 1 + read_first
 
 
 # -- terminal statuses -----------------------------------------------------------------------------
