@@ -281,6 +281,7 @@ class OperationWatcher:
 
     async def _get(self, operation_id: str) -> None:
         outcome: Outcome
+        observed_at = time.monotonic()
         try:
             async with self._get_slots:
                 observed_at = time.monotonic()
