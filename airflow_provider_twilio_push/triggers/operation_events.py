@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+from pydantic import ValidationError
 
 from airflow_provider_twilio_push.core.events import (
     RUNNING_STATUSES,
@@ -27,6 +28,7 @@ from airflow_provider_twilio_push.core.events import (
     validate_statuses,
 )
 from airflow_provider_twilio_push.core.request import MAX_PAGE_SIZE
+from airflow_provider_twilio_push.core.response import validate_operation
 from airflow_provider_twilio_push.exceptions import (
     TwilioPushError,
     TwilioPushInvalidInputError,
@@ -194,13 +196,31 @@ class TwilioPushOperationEventTrigger(BaseEventTrigger):
         return sweep.plus(*await self._read(hook, sweep.unknown(position)))
 
     async def _listing(self, hook: TwilioPushHook, **filters: Any) -> AsyncIterator[Operation]:
-        """The operations listed with ``filters``, page by page, letting the loop run between them."""
+        """The operations listed with ``filters``, page by page, each read on its own: a malformed
+        one is logged and skipped. The loop runs between every :data:`VALIDATED_BETWEEN_YIELDS`."""
         count = 0
-        async for operation in hook.aiter_operations(page_size=MAX_PAGE_SIZE, **filters):
-            yield operation
-            count += 1
-            if count % VALIDATED_BETWEEN_YIELDS == 0:
-                await asyncio.sleep(0)  # a page is validated an operation at a time: let the loop run
+        async with aclosing(hook.aiter_operation_pages(page_size=MAX_PAGE_SIZE, **filters)) as pages:
+            async for page in pages:
+                for item in page.operations:
+                    try:
+                        operation = validate_operation(item)
+                    except ValidationError as exc:
+                        self._skip(item, exc)
+                        continue
+                    yield operation
+                    count += 1
+                    if count % VALIDATED_BETWEEN_YIELDS == 0:
+                        await asyncio.sleep(0)
+
+    def _skip(self, item: object, exc: ValidationError) -> None:
+        operation_id = item.get("id") if isinstance(item, dict) else None
+        first = exc.errors()[0]
+        self.log.warning(
+            "Skipped an operation of the list that is not valid (id %s): %s: %s",
+            repr(operation_id)[:80],
+            ".".join(str(part) for part in first["loc"]) or "the item",
+            first["msg"],
+        )
 
     async def _read(self, hook: TwilioPushHook, ids: Iterable[str]) -> tuple[list[Operation], set[str]]:
         """The operations ``ids`` (no longer listed as running: most have finished), each on its own;
