@@ -8,8 +8,8 @@ and the trigger sweeps until it reported them (or ``--sweeps`` more went by).
 
 Printed: the peak of Python allocations during the sweeps (tracemalloc; the emulator runs in its
 own process), the largest and the last stored position (bytes of JSON; Airflow warns above
-``[core] max_value_storage_bytes``, 65,535 by default), the requests of a steady sweep, and
-whether the operation scheduled six days ago was reported when it finished.
+``[core] max_value_storage_bytes``, 65,535 by default), the requests of an interval once
+steady, and whether the operation scheduled six days ago was reported when it finished.
 
     .venv/bin/python benchmarks/event_trigger.py [--total 100000] [--running 5] [--sweeps 3]
 """
@@ -98,7 +98,7 @@ async def measure(
         "peak_mib": round(peak / 2**20, 1),
         "state_max_bytes": max(store.sizes),
         "state_last_bytes": store.sizes[-1],
-        "requests_per_steady_sweep": steady,
+        "requests_per_interval": steady,
         "list_requests_total": control.request_count(LIST) - sweeps_before,
         "six_day_old_reported": scheduled_id in reported,
         "running_reported": sum(op in reported for op in running),
