@@ -585,3 +585,27 @@ async def test_an_operation_that_expired_while_running_is_let_go(
     assert warning["log_level"] == "warning"
     assert warning["event"].startswith(f"Operation {expiring['id']} can no longer be watched: ")
     assert "7 days" in warning["event"]
+
+
+async def test_a_position_of_version_1_resumes(twilio_push_emulator: EmulatorHandle) -> None:
+    """A position stored by the previous version (the oldest running operation's creation time and
+    the finished operations since) resumes: what finished since and was not handled is reported."""
+    control = twilio_push_emulator.control
+    control.freeze()
+    running = control.create_operation(total=10, duration=10, age=3600)  # was running then
+    handled = control.create_operation(total=10, duration=0, age=1800)
+    unhandled = control.create_operation(total=10, duration=0, age=600)
+    store = MemoryStateStore()
+    store.values[STATE_KEY] = json.dumps(
+        {"version": 1, "since": running["createdAt"], "handled": [handled["id"]]}
+    )
+    assert control.operation(running["id"])["operation"]["status"] == "COMPLETED"  # an hour: done
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL), store)
+    payloads = await watching.until(2)
+    await position_stored(store, lambda position: position.get("version") == 2)
+    await sweeps_done(control, 2)
+    await watching.stop()
+
+    assert sorted(ids(payloads)) == sorted([running["id"], unhandled["id"]])
+    assert len(watching.payloads) == 2
+    assert stored(store)["running"] == []
