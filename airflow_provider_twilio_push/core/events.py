@@ -37,7 +37,8 @@ VISIBILITY_LAG = timedelta(minutes=1)
 SWEEP_MARGIN = timedelta(seconds=1)
 #: The statuses an event watcher may report: the terminal ones.
 TERMINAL_STATUSES = tuple(status.value for status in OperationStatus if status.terminal)
-#: The statuses of an operation still running, each listed on its own (the filter takes one).
+#: The statuses of an operation still running, each listed on its own (the filter takes one),
+#: SCHEDULED first: one that starts between the two listings is in the first.
 RUNNING_STATUSES = tuple(status for status in OperationStatus if not status.terminal)
 #: Sorts operations without dates first.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

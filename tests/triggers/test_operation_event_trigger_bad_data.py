@@ -3,6 +3,8 @@ item, a date-time without an offset or an id longer than expected never fails th
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,13 +14,12 @@ import respx
 
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationEventTrigger
 
-from .test_operation_event_trigger import MemoryStateStore, Watching, eventually, ids, logs, watch
+from .test_operation_event_trigger import MemoryStateStore, Watching, eventually, ids, watch
 
 pytestmark = pytest.mark.timeout(60)
 
 LIST_PATH = "/v1/PushNotifications/Operations"
 POLL = 0.05
-__all__ = ["logs"]  # the fixture
 
 
 def op_id(i: int) -> str:
@@ -68,6 +69,15 @@ class FakeList:
 @pytest.fixture
 def fake(api: respx.MockRouter) -> FakeList:
     return FakeList(api)
+
+
+@pytest.fixture
+def logs(
+    airflow_logs: Callable[[Any], AbstractContextManager[list[dict[str, Any]]]],
+) -> Iterator[list[dict[str, Any]]]:
+    """What the event trigger logged through ``self.log``."""
+    with airflow_logs(TwilioPushOperationEventTrigger().log) as entries:
+        yield entries
 
 
 async def test_malformed_list_items_are_skipped_each_on_its_own(
