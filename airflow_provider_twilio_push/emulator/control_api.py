@@ -1,4 +1,5 @@
-"""The control API under /_emulator: scenarios, cancel, clock, faults, defaults, counters, reset.
+"""The control API under /_emulator: scenarios, cancel, clock, faults, defaults, listing delay,
+counters, recipient counts, reset.
 
 It needs no authentication (the emulator only listens on loopback) and is not counted.
 """
@@ -207,6 +208,21 @@ def control_app(state: EmulatorState) -> Starlette:
     async def counters(request: Request) -> Response:
         return _json(state.counters.to_json())
 
+    async def listing_delay(request: Request) -> Response:
+        if request.method == "PUT":
+            data = await _body(request, ("seconds",), "a listing delay")
+            seconds = _number(data, "seconds", minimum=0, maximum=MAX_SECONDS)
+            if seconds is None:
+                raise ApiError(400, "seconds is required: the delay in seconds, 0 for none")
+            state.listing_delay = float(seconds)
+        return _json({"seconds": state.listing_delay})
+
+    async def recipient_counts(request: Request) -> Response:
+        raw = request.query_params.get("min_count", "1")
+        if not raw.isdigit():
+            raise ApiError(400, f"min_count must be an integer >= 0, got {raw!r}")
+        return _json({"counts": state.recipient_counts(int(raw))})
+
     routes = [
         Route("/_emulator/info", info, methods=["GET"]),
         Route("/_emulator/operations", create_operation, methods=["POST"]),
@@ -217,6 +233,8 @@ def control_app(state: EmulatorState) -> Starlette:
         Route("/_emulator/faults", faults, methods=["GET", "PUT"]),
         Route("/_emulator/defaults", defaults, methods=["GET", "PUT"]),
         Route("/_emulator/counters", counters, methods=["GET"]),
+        Route("/_emulator/listing-delay", listing_delay, methods=["GET", "PUT"]),
+        Route("/_emulator/recipient-counts", recipient_counts, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,

@@ -15,6 +15,9 @@ from airflow_provider_twilio_push.emulator.wire import ApiError, describe, parse
 SEND_FIELDS = ("to", "content", "from", "priority", "sound", "schedule", "tags")
 PRIORITIES = ("HIGH", "LOW")
 PROVIDER_KEYS = ("apn", "fcm")
+#: Twilio's API reference: "The `to` array accepts up to 10,000 recipients" (the OpenAPI document
+#: states no maxItems; the stricter rule wins).
+MAX_RECIPIENTS = 10_000
 MAX_TAGS = 10
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
@@ -85,6 +88,12 @@ def _recipients(body: dict[str, Any], problems: _Problems) -> list[Recipient]:
         return []
     if not to:
         problems.add("$.to", "to must contain at least 1 recipient")
+    elif len(to) > MAX_RECIPIENTS:
+        problems.add(
+            "$.to",
+            f"to has {len(to):,} recipients; a send accepts at most {MAX_RECIPIENTS:,}: "
+            "split the audience into sends of 10,000 or fewer",
+        )
     recipients = []
     for i, item in enumerate(to):
         path = f"$.to[{i}]"

@@ -26,6 +26,7 @@ import random
 import re
 import time
 from bisect import bisect_left, insort
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -197,6 +198,8 @@ class Operation:
     failure_details: tuple[Failure, ...] | None = None
     #: Sends: what the send asked for besides its recipients (content, tags...), for the control API.
     message: dict[str, Any] | None = None
+    #: Sends: seconds after acceptance before the notifications show up in listings.
+    listing_delay: float = 0.0
     canceled_at: float | None = None
     #: Sends: what was asked for, and the recipient index at each processing position (the
     #: failing ones at the failure positions). Scenarios have neither: position = index.
@@ -225,6 +228,10 @@ class Operation:
 
     def expired(self, now: float) -> bool:
         return now - self.created_s > RETENTION_SECONDS
+
+    def listed_by(self, now: float) -> bool:
+        """Whether its notifications show up in ``GET /v1/PushNotifications`` listings by ``now``."""
+        return now - self.accepted_at + TIME_EPSILON >= self.listing_delay
 
     def _elapsed(self, t: float) -> float:
         """Seconds of processing by ``t`` (negative while scheduled).
@@ -636,12 +643,14 @@ class EmulatorState:
         defaults: Defaults | None = None,
         base_url: str | None = None,
         clock: Clock | None = None,
+        listing_delay: float = 0.0,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.seed = seed
         self.base_url = base_url
         self.initial_defaults = defaults or Defaults()
+        self.initial_listing_delay = listing_delay
         self.clock = clock or Clock()
         self.reset()
 
@@ -650,6 +659,8 @@ class EmulatorState:
         self.operations = OperationStore()
         self.counters = Counters()
         self.defaults = replace(self.initial_defaults)
+        #: Seconds after a send's 202 before its notifications show up in listings.
+        self.listing_delay = self.initial_listing_delay
         self._seq = 0
         self._id_rng = random.Random(stable_hash(self.seed, "ids"))
         self.set_faults(Faults())
@@ -675,6 +686,7 @@ class EmulatorState:
         send: SendDetails | None = None,
         order: tuple[int, ...] | None = None,
         message: dict[str, Any] | None = None,
+        listing_delay: float = 0.0,
     ) -> Operation:
         seq = self._seq
         self._seq += 1
@@ -693,6 +705,7 @@ class EmulatorState:
             send=send,
             order=order,
             message=message,
+            listing_delay=listing_delay,
         )
         self.operations.add(op)
         return op
@@ -764,6 +777,7 @@ class EmulatorState:
             send=send,
             order=_processing_order(len(recipients), set(unaddressable), failing),
             message=message,
+            listing_delay=self.listing_delay,
         )
 
     def _send_failure(self, index: int, recipient: Recipient) -> Failure:
@@ -815,7 +829,7 @@ class EmulatorState:
                 if operation_id is None:
                     break  # every operation after this one is older still
                 continue
-            if end is not None and op.created_s >= end:
+            if (end is not None and op.created_s >= end) or not op.listed_by(now):
                 continue
             if tags and (op.send is None or any(op.send.tags.get(k) != v for k, v in tags.items())):
                 continue
@@ -845,6 +859,22 @@ class EmulatorState:
             before = (after[0], after[1])
         for op in self.operations.newest_first(before):
             yield op, 0
+
+    def recipient_counts(self, min_count: int = 1) -> dict[str, int]:
+        """How many notifications the accepted sends created for each recipient address (the
+        token, or the userId of a user recipient), of those with at least ``min_count``.
+
+        Unaddressable recipients get no notification, so they are not counted; scenario
+        operations have no addresses of their own.
+        """
+        counts: Counter[str] = Counter()
+        for op in self.operations.by_id.values():
+            if op.send is not None and op.order is not None:
+                recipients = op.send.recipients
+                counts.update(recipients[i].user_id or str(recipients[i].token) for i in op.order)
+        if min_count <= 1:
+            return dict(counts)
+        return {address: n for address, n in counts.items() if n >= min_count}
 
     def cancel(self, op: Operation) -> bool:
         """Cancel the operation now; False if it had already COMPLETED. Canceling twice is a no-op."""
