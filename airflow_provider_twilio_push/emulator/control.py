@@ -107,7 +107,9 @@ class EmulatorControl:
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """Replace the faults: rate_429, rate_500, rate_503, rate_drop, rate_malformed, rate_slow,
-        slow_seconds, retry_after, rps_limit, routes (route templates, None for all)."""
+        slow_seconds, retry_after, rps_limit, routes (route templates, None for all), skip (the
+        first requests of those routes that are never faulted), max_faults (no more after that
+        many, None for no limit)."""
         result: dict[str, Any] = self._call("PUT", "/faults", faults)
         return result
 

@@ -16,13 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_twilio_push.emulator.state import (
-    EXCLUSIVE_FAULTS,
-    Defaults,
-    EmulatorState,
-    Faults,
-    Operation,
-)
+from airflow_provider_twilio_push.emulator.faults import EXCLUSIVE_FAULTS, Faults
+from airflow_provider_twilio_push.emulator.operation import Operation
+from airflow_provider_twilio_push.emulator.state import Defaults, EmulatorState
 from airflow_provider_twilio_push.emulator.wire import ROUTES, ApiError, dumps, error_body
 
 MAX_SECONDS = 366 * 24 * 3600
@@ -36,6 +32,8 @@ FAULT_FIELDS = (
     "retry_after",
     "rps_limit",
     "routes",
+    "skip",
+    "max_faults",
 )
 
 
@@ -84,7 +82,7 @@ def _ratios(failure_ratio: float, unaddressable_ratio: float) -> None:
 
 
 def _faults(data: dict[str, Any]) -> Faults:
-    rates = {
+    rates: dict[str, float] = {
         name: _number(data, name, minimum=0, maximum=1) or 0.0 for name in (*EXCLUSIVE_FAULTS, "rate_slow")
     }
     if sum(rates[name] for name in EXCLUSIVE_FAULTS) > 1 + 1e-9:
@@ -102,6 +100,8 @@ def _faults(data: dict[str, Any]) -> Faults:
         retry_after=1 if retry_after is None else retry_after,
         rps_limit=_number(data, "rps_limit", minimum=0.001, maximum=1e9),
         routes=routes,
+        skip=_number(data, "skip", minimum=0, maximum=MAX_TOTAL, integer=True) or 0,
+        max_faults=_number(data, "max_faults", minimum=0, maximum=MAX_TOTAL, integer=True),
     )
 
 
