@@ -391,7 +391,7 @@ class EmulatorState:
         for op in self.operations.by_id.values():
             counts.update(op.notified_addresses())
         if min_count <= 1:
-            return dict(counts)
+            return counts
         return {address: n for address, n in counts.items() if n >= min_count}
 
     def cancel(self, op: Operation) -> bool:
