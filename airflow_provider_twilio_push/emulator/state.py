@@ -336,7 +336,7 @@ class EmulatorState:
         status: str | None,
         provider: str | None,
         user: str | None,
-        tags: dict[str, str],
+        tags: list[tuple[str, str]],
         start: float | None,
         end: float | None,
     ) -> tuple[list[tuple[Operation, int]], bool]:
@@ -351,7 +351,7 @@ class EmulatorState:
                 continue
             if (end is not None and op.created_s >= end) or not op.listed_by(now):
                 continue
-            if tags and (op.send is None or any(op.send.tags.get(k) != v for k, v in tags.items())):
+            if tags and (op.send is None or any(op.send.tags.get(k) != v for k, v in tags)):
                 continue
             if user is not None and (op.send is None or not op.send.recipients.has_user(user)):
                 continue
@@ -428,8 +428,3 @@ class EmulatorState:
                 return found, True
             found.append(op)
         return found, False
-
-    # -- faults ----------------------------------------------------------------------------
-
-    def decide_fault(self, route: str) -> FaultDecision:
-        return self.injector.decide(route)
