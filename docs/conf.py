@@ -10,7 +10,7 @@ _project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 project = "airflow-provider-twilio-push"
 author = "airflow-provider-twilio-push contributors"
-copyright = "the airflow-provider-twilio-push contributors"  # noqa: A001 (Sphinx's name)
+copyright = "the airflow-provider-twilio-push contributors"
 release = version = _project["version"]
 
 extensions = ["myst_parser", "autoapi.extension"]

@@ -62,9 +62,12 @@ def check_site(site: Path) -> tuple[list[str], int, int]:
             where = f"{path.relative_to(site.resolve())}: {link}"
             if not target.exists():
                 broken.append(f"{where} (no file {os.path.relpath(target, site)})")
-            elif parts.fragment and target.suffix == ".html":
-                if unquote(parts.fragment) not in pages[target].ids:
-                    broken.append(f"{where} (no id {parts.fragment!r} in {target.name})")
+            elif (
+                parts.fragment
+                and target.suffix == ".html"
+                and unquote(parts.fragment) not in pages[target].ids
+            ):
+                broken.append(f"{where} (no id {parts.fragment!r} in {target.name})")
     return broken, internal, external
 
 
