@@ -21,8 +21,10 @@ OPERATIONS_PATH = "/v1/PushNotifications/Operations"
 OPERATION_ID_PATTERN = r"^comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}$"
 OPERATION_ID_RE = re.compile(OPERATION_ID_PATTERN)
 MAX_PAGE_SIZE = 1000
-# What Twilio's contract (OpenAPI 3.1, Comms v1) constrains in a send; it sets no maximum number
-# of push recipients.
+# What Twilio constrains in a send. The contract (OpenAPI 3.1, Comms v1) states no maximum number
+# of recipients; Twilio's API reference does ("The `to` array accepts up to 10,000 recipients"),
+# and the stricter of the two is followed.
+MAX_RECIPIENTS = 10_000
 MAX_TAGS = 10
 MAX_TAG_KEY_LENGTH = 128
 MAX_TAG_VALUE_LENGTH = 256
@@ -227,6 +229,12 @@ def _recipients(to: object) -> list[dict[str, Any]]:
         )
     if not to:
         raise TwilioPushInvalidInputError("Invalid to: the list of recipients is empty.")
+    if len(to) > MAX_RECIPIENTS:
+        raise TwilioPushInvalidInputError(
+            f"Invalid to: {len(to):,} recipients; Twilio accepts at most {MAX_RECIPIENTS:,} a send. "
+            "Send a larger audience with TwilioPushCampaignOperator, which sends it in chunks of at "
+            f"most {MAX_RECIPIENTS:,} (an operation each)."
+        )
     return [_recipient(index, item) for index, item in enumerate(to)]
 
 

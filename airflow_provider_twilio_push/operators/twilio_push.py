@@ -297,7 +297,8 @@ class TwilioPushSendOperator(BaseOperator):
     reason the task's own ``retries`` default to 0 here: a retried task sends again.
 
     :param to: Recipients (templated), e.g. ``[{"token": "...", "provider": "FCM"}]`` or
-        ``[{"userId": "comms_pushnotificationuser_..."}]``; no maximum.
+        ``[{"userId": "comms_pushnotificationuser_..."}]``; at most 10,000 (a larger audience:
+        :class:`~airflow_provider_twilio_push.operators.campaign.TwilioPushCampaignOperator`).
     :param content: The notification (templated): a ``body``, an optional ``title`` and
         ``providerPassthrough``.
     :param from_: Sender (templated): an App name (``"my_app"``) or ``{"appName": ...}`` or

@@ -215,9 +215,9 @@ CLIENT_SENDS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         },
     ),
     (
-        "no-maximum-of-recipients",
-        {"to": [DEVICE] * 10_001, "content": BODY},
-        {"to": [DEVICE] * 10_001, "content": BODY},
+        "the-most-recipients-a-send-takes",
+        {"to": [DEVICE] * 10_000, "content": BODY},
+        {"to": [DEVICE] * 10_000, "content": BODY},
     ),
     (
         "content-title-and-passthrough",
