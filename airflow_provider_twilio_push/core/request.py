@@ -235,11 +235,11 @@ def _recipients(to: object) -> list[dict[str, Any]]:
             "Send a larger audience with TwilioPushCampaignOperator, which sends it in chunks of at "
             f"most {MAX_RECIPIENTS:,} (an operation each)."
         )
-    return [_recipient(index, item) for index, item in enumerate(to)]
+    return [validate_recipient(item, f"to[{index}]") for index, item in enumerate(to)]
 
 
-def _recipient(index: int, item: object) -> dict[str, Any]:
-    where = f"to[{index}]"
+def validate_recipient(item: object, where: str) -> dict[str, Any]:
+    """One recipient as it is sent; ``where`` names it in the error (``to[3]``, a file's line)."""
     if not isinstance(item, Mapping) or not item:
         raise TwilioPushInvalidInputError(
             f"Invalid {where}: expected a recipient dict such as {{'token': '...', 'provider': 'FCM'}} "
@@ -498,6 +498,13 @@ def validate_poll_interval(value: object) -> None:
     if _positive_seconds(value) is None:
         raise TwilioPushInvalidInputError(
             f"Invalid poll_interval={value!r}: expected a number of seconds > 0."
+        )
+
+
+def validate_recheck_delay(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 3600:
+        raise TwilioPushInvalidInputError(
+            f"Invalid recheck_delay={value!r}: expected a number of seconds from 0 to 3600."
         )
 
 
