@@ -1,0 +1,141 @@
+"""A campaign's audience: a list of recipient dicts, or a JSON Lines or CSV file read through
+Airflow's ObjectStoragePath (a local path, file://, s3://, gs://...).
+
+A file is never held whole in memory: :meth:`Audience.validate` reads it once, checking every
+recipient (a bad line fails before anything is sent, naming the file, the line and what is wrong),
+and :meth:`Audience.chunks` reads it again a chunk at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import islice
+from typing import Any
+
+from airflow_provider_twilio_push.core.request import validate_recipient
+from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError
+
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+CSV_SUFFIX = ".csv"
+CSV_COLUMNS = ("token", "provider", "userId", "variables")
+EXPECTED = (
+    "expected a list of recipient dicts, or the path or URI of a JSON Lines file (.jsonl, .ndjson: "
+    "one recipient object a line) or a CSV file (.csv: columns token,provider or userId, and an "
+    "optional variables column of JSON)"
+)
+
+
+class Audience:
+    """The recipients of a campaign, from ``source`` (see the module's docstring)."""
+
+    def __init__(self, source: object) -> None:
+        self.source = source
+        self.path: Any = None
+        self.csv = False
+        if isinstance(source, str):
+            lowered = source.lower()
+            if not lowered.endswith((*JSON_LINES_SUFFIXES, CSV_SUFFIX)):
+                raise TwilioPushInvalidInputError(f"Invalid audience {source!r}: {EXPECTED}.")
+            # Imported when a task reads a file, not by every DAG file that imports the operator.
+            from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+            self.path = ObjectStoragePath(source)
+            self.csv = lowered.endswith(CSV_SUFFIX)
+        elif not isinstance(source, Sequence) or isinstance(source, bytes | bytearray):
+            raise TwilioPushInvalidInputError(f"Invalid audience: {EXPECTED}, got {type(source).__name__}.")
+
+    def describe(self) -> str:
+        return str(self.source) if self.path is not None else "a list"
+
+    def validate(self) -> int:
+        """Check every recipient, reading a file once; return how many there are."""
+        count = 0
+        for where, item in self._items():
+            validate_recipient(item, where)
+            count += 1
+        if count == 0:
+            raise TwilioPushInvalidInputError(f"Invalid audience {self.describe()}: it holds no recipients.")
+        return count
+
+    def chunks(self, size: int) -> Iterator[list[Any]]:
+        """The recipients, ``size`` at a time, as they are sent (the send checks them again)."""
+        items = (item for _, item in self._items())
+        while chunk := list(islice(items, size)):
+            yield chunk
+
+    def _items(self) -> Iterator[tuple[str, Any]]:
+        if self.path is None:
+            assert isinstance(self.source, Sequence)
+            for index, item in enumerate(self.source):
+                yield f"audience[{index}]", item
+            return
+        where = f"audience {self.source}"
+        line = 0
+        try:
+            with self.path.open("r", encoding="utf-8", newline="") as file:
+                if self.csv:
+                    for line, item in _csv_rows(file, where):
+                        yield f"{where}, line {line}", item
+                    return
+                for line, text in enumerate(file, start=1):
+                    if text.strip():
+                        yield f"{where}, line {line}", _json_line(text, where, line)
+        except UnicodeDecodeError as exc:
+            raise TwilioPushInvalidInputError(
+                f"Invalid {where}, line {line + 1}: not UTF-8 text ({exc.reason})."
+            ) from None
+        except OSError as exc:
+            raise TwilioPushInvalidInputError(f"Invalid {where}: it cannot be read: {exc}") from None
+
+
+def _json_line(text: str, where: str, line: int) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise TwilioPushInvalidInputError(
+            f"Invalid {where}, line {line}: not JSON ({reason}); expected one recipient object a line, "
+            'such as {"token": "...", "provider": "FCM"}.'
+        ) from None
+
+
+def _csv_rows(file: Any, where: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.reader(file)
+    header = next(reader, None)
+    if header is None:
+        return
+    columns = [name.strip() for name in header]
+    unknown = [name for name in columns if name not in CSV_COLUMNS]
+    if unknown or not ({"token", "provider"} <= set(columns) or "userId" in columns):
+        raise TwilioPushInvalidInputError(
+            f"Invalid {where}, line 1: the header is {','.join(columns)!r}; expected the columns "
+            "token,provider or userId, and optionally variables (a JSON object)."
+        )
+    for row in reader:
+        line = reader.line_num
+        if not any(value.strip() for value in row):
+            continue
+        if len(row) != len(columns):
+            raise TwilioPushInvalidInputError(
+                f"Invalid {where}, line {line}: {len(row)} values for the {len(columns)} columns "
+                f"{','.join(columns)}."
+            )
+        item: dict[str, Any] = {name: value for name, value in zip(columns, row, strict=True) if value}
+        if "variables" in item:
+            item["variables"] = _csv_variables(item["variables"], where, line)
+        yield line, item
+
+
+def _csv_variables(text: str, where: str, line: int) -> Any:
+    try:
+        variables = json.loads(text)
+    except ValueError:
+        variables = None
+    if not isinstance(variables, Mapping):
+        raise TwilioPushInvalidInputError(
+            f"Invalid {where}, line {line}: variables {text!r} is not a JSON object such as "
+            '{"name": "Ada"}.'
+        )
+    return variables
