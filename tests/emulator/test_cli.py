@@ -182,7 +182,10 @@ def test_a_process_that_cannot_start_says_why() -> None:
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("-1", "must be a number of seconds >= 0, got -1"), ("soon", "must be a number of seconds >= 0, got soon")],
+    [
+        ("-1", "must be a number of seconds >= 0, got -1"),
+        ("soon", "must be a number of seconds >= 0, got soon"),
+    ],
 )
 def test_a_bad_listing_delay_is_refused(value: str, message: str) -> None:
     result = subprocess.run([*MODULE, "--listing-delay", value], capture_output=True, text=True, timeout=30)
