@@ -226,17 +226,29 @@ class TwilioPushCampaignOperator(BaseOperator):
         return self._report(context, event, operation_ids, recipients)
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any], operation_ids: list[str], recipients: int
+        self,
+        context: Context,
+        event: dict[str, Any],
+        operation_ids: list[str] | None = None,
+        recipients: int | None = None,
     ) -> dict[str, Any]:
-        """Called when the trigger fires; may run more than once for one event."""
+        """Called when the trigger fires; may run more than once for one event.
+
+        ``operation_ids`` and ``recipients`` come from the deferral; ``airflow dags test`` resumes
+        with the event only, whose operation ids and Twilio's recipient count stand in for them.
+        """
         return self._report(context, event, operation_ids, recipients)
 
     def _report(
-        self, context: Context, event: Any, operation_ids: list[str], recipients: int
+        self, context: Context, event: Any, operation_ids: list[str] | None, recipients: int | None
     ) -> dict[str, Any]:
         if not isinstance(event, dict) or not isinstance(event.get("stats"), dict):
             raise TwilioPushError(f"Unexpected event from the trigger watching the campaign: {event!r}")
         stats = OperationStats.model_validate(event["stats"])
+        if operation_ids is None:
+            operation_ids = [str(operation_id) for operation_id in event.get("operation_ids") or []]
+        if recipients is None:
+            recipients = stats.recipients
         statuses = list(event.get("statuses") or [])
         failed = list(event.get("failed") or [])
         result = {

@@ -42,8 +42,8 @@ class TwilioPushCampaignTrigger(BaseTrigger):
 
     It emits one event, a dict with ``status`` (``completed``, ``timeout`` or ``error``), a
     ``message`` for people, ``stats`` (the eight counters summed over the operations as last
-    seen), and ``statuses`` and ``failed``: each operation's status and failed count as last
-    seen (None if never read), in the order of ``operation_ids``.
+    seen), ``operation_ids``, and ``statuses`` and ``failed``: each operation's status and failed
+    count as last seen (None if never read), in the order of ``operation_ids``.
 
     :param operation_ids: The operations, in chunk order.
     :param twilio_push_conn_id: The Airflow connection; only its id is stored, never a secret.
@@ -89,7 +89,10 @@ class TwilioPushCampaignTrigger(BaseTrigger):
         except TwilioPushError as exc:
             yield TriggerEvent(
                 campaign_event(
-                    EVENT_ERROR, f"Could not watch the campaign: {exc}", [None] * len(self.operation_ids)
+                    EVENT_ERROR,
+                    f"Could not watch the campaign: {exc}",
+                    self.operation_ids,
+                    [None] * len(self.operation_ids),
                 )
             )
             return
@@ -123,7 +126,7 @@ async def wait_for_operations(
     count = len(operation_ids)
     latest: list[Operation | None] = [None] * count
     if end_time is not None and end_time <= time.time():
-        return campaign_event(EVENT_TIMEOUT, _timed_out(latest), latest)
+        return campaign_event(EVENT_TIMEOUT, _timed_out(latest), operation_ids, latest)
     interval = max(interval, MIN_POLL_INTERVAL)
     created = list(created_at) + [None] * (count - len(created_at))
     watches: list[Watch] = []
@@ -170,17 +173,22 @@ async def wait_for_operations(
         for watch in watches:
             watch.close()
     if failure is not None:
-        return campaign_event(EVENT_ERROR, f"Could not watch operation {unreadable}: {failure}", latest)
+        return campaign_event(
+            EVENT_ERROR, f"Could not watch operation {unreadable}: {failure}", operation_ids, latest
+        )
     if all(operation is not None and operation.terminal for operation in latest):
-        return campaign_event(EVENT_COMPLETED, _over(latest), latest)
-    return campaign_event(EVENT_TIMEOUT, _timed_out(latest), latest)
+        return campaign_event(EVENT_COMPLETED, _over(latest), operation_ids, latest)
+    return campaign_event(EVENT_TIMEOUT, _timed_out(latest), operation_ids, latest)
 
 
-def campaign_event(status: str, message: str, latest: Sequence[Operation | None]) -> dict[str, Any]:
+def campaign_event(
+    status: str, message: str, operation_ids: Sequence[str], latest: Sequence[Operation | None]
+) -> dict[str, Any]:
     return {
         "status": status,
         "message": message,
         "stats": summed_stats(latest).model_dump(),
+        "operation_ids": list(operation_ids),
         "statuses": [None if op is None else op.status.value for op in latest],
         "failed": [None if op is None else op.stats.failed for op in latest],
     }

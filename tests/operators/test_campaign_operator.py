@@ -381,15 +381,17 @@ def test_one_deferral_waits_for_every_chunk_and_sums_their_stats(
     assert event["status"] == "completed"
     assert event["statuses"] == ["COMPLETED"] * 3
     assert event["failed"] == [1, 1, 1]
+    assert event["operation_ids"] == operation_ids
     assert event["stats"] == {
         "total": 30, "recipients": 30, "unaddressable": 0, "scheduled": 0, "queued": 0, "sent": 27, "failed": 3,
         "canceled": 0,
     }  # fmt: skip
 
-    # A resumed task is a new operator object: everything comes from the deferral and the event.
-    result = campaign(audience="unused.jsonl", wait_for_completion=True).execute_complete(
-        context, json.loads(json.dumps(event)), **deferred.kwargs
-    )
+    # A resumed task is a new operator object: everything comes from the deferral and the event
+    # (`airflow dags test` resumes with the event alone).
+    resumed = campaign(audience="unused.jsonl", wait_for_completion=True)
+    result = resumed.execute_complete(context, json.loads(json.dumps(event)), **deferred.kwargs)
+    assert resumed.execute_complete(context, json.loads(json.dumps(event))) == result
     assert result == {
         "operation_ids": operation_ids,
         "recipients": 30,
