@@ -101,19 +101,23 @@ def _json_lines(file: Any, where: str, lines: list[int]) -> Iterator[tuple[int, 
 
     Lines are parsed :data:`BATCH_LINES` at a time as one JSON array: a third of the CPU of a
     ``json.loads`` a line (0.5 us a recipient instead of 1.6). The array holds exactly the batch's
-    lines only if it has one item per line; a recipient has no arrays and only string values in
-    its one nested object, so a line that is not one JSON value either changes the count, breaks
-    the array, or makes an item that is no recipient, which the checks then catch. Any doubt, and
-    the batch is parsed line by line, which names the bad line.
+    objects only if every line is framed by braces and the array has one item per line, each a
+    recipient: a line holding two objects adds an item, so the count can only match if another
+    item spans two lines, which (a line starting with "{" after the comma) takes an array inside
+    an object, and a recipient has none. Any doubt, and the batch is parsed line by line, which
+    names the bad line.
     """
     while batch := list(islice(file, BATCH_LINES)):
         first = lines[0] + 1
         lines[0] += len(batch)
-        numbered = [
-            (first + offset, text) for offset, text in enumerate(batch) if text and not text.isspace()
-        ]
+        numbered = []
+        framed = True
+        for offset, text in enumerate(batch):
+            if stripped := text.strip():
+                numbered.append((first + offset, stripped))
+                framed = framed and stripped[0] == "{" and stripped[-1] == "}"
         try:
-            items = json.loads("[" + ",".join(text for _, text in numbered) + "]")
+            items = json.loads("[" + ",".join(text for _, text in numbered) + "]") if framed else None
         except ValueError:
             items = None
         if (

@@ -155,6 +155,14 @@ def test_a_list_a_jsonl_file_and_a_csv_file_send_the_same_recipients(
             "token,provider\na,FCM\nb,FCM,extra\n",
             "Invalid audience {path}, line 3: 3 values for the 2 columns token,provider.",
         ),
+        (
+            # Two objects on a line, one over two lines: each line is read as the one value it must be.
+            "a.jsonl",
+            '{"token": "a", "provider": "FCM"}, {"token": "b", "provider": "FCM"}\n'
+            '{"token": "c", "provider": "FCM"\n"variables": {}}\n',
+            "Invalid audience {path}, line 1: not JSON (Extra data); expected one recipient object a line, "
+            'such as {{"token": "...", "provider": "FCM"}}.',
+        ),
         ("a.jsonl", "\n\n", "Invalid audience {path}: it holds no recipients."),
     ],
 )
