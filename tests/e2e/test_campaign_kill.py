@@ -14,6 +14,7 @@ import signal
 import time
 
 import pytest
+from airflow import __version__ as airflow_version
 
 from airflow_provider_twilio_push.emulator import EmulatorProcess
 
@@ -22,6 +23,7 @@ from .harness import AirflowHarness, wait_until
 pytestmark = pytest.mark.e2e
 
 DAG_ID = "e2e_twilio_push_campaign_kill"
+AIRFLOW_VERSION = tuple(int(part) for part in airflow_version.split(".")[:2])
 SEND_ROUTE = "POST /v1/PushNotifications"
 
 
@@ -50,7 +52,16 @@ def test_a_campaign_killed_after_chunk_k_sends_every_recipient_once_on_retry(
     finally:
         control.clear_faults()
 
-    assert harness.wait_for_run(DAG_ID, run_id, timeout=240) == "success"
+    if harness.wait_for_run(DAG_ID, run_id, timeout=240) == "failed":
+        # Airflow 3.0 fails a task whose process was killed, without its retry (3.3 retries it):
+        # the user clears it, which is a second try of the same task instance all the same.
+        assert AIRFLOW_VERSION < (3, 3)
+        harness.api(
+            "POST",
+            f"/dags/{DAG_ID}/clearTaskInstances",
+            json={"dry_run": False, "dag_run_id": run_id, "task_ids": ["send"], "reset_dag_runs": True},
+        )
+        assert harness.wait_for_run(DAG_ID, run_id, timeout=240) == "success"
     ti = harness.task_instance(DAG_ID, run_id, "send")
     assert ti["try_number"] == 2
     counts = ours()
