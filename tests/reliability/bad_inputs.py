@@ -385,6 +385,34 @@ CASES: list[Case] = [
         "Invalid poll_interval=0: expected a number of seconds > 0.",
         0,
     ),
+    Case(
+        "chunk-size-above-the-cap",
+        "a campaign chunk larger than a send takes",
+        f'TwilioPushCampaignOperator(task_id="campaign", audience="a.jsonl", content={_HI}, chunk_size=50_000)',
+        TwilioPushInvalidInputError,
+        "Invalid chunk_size=50000: expected a number of recipients from 1 to 10,000 (Twilio's limit a send).",
+        0,
+    ),
+    Case(
+        "campaign-audience-format",
+        "a campaign audience that is neither a list nor a JSON Lines or CSV file",
+        f'TwilioPushCampaignOperator(task_id="campaign", audience="s3://b/a.parquet", content={_HI}).execute({{}})',
+        TwilioPushInvalidInputError,
+        "Invalid audience 's3://b/a.parquet': expected a list of recipient dicts, or the path or URI of a JSON "
+        "Lines file (.jsonl, .ndjson: one recipient object a line) or a CSV file (.csv: columns token,provider "
+        "or userId, and an optional variables column of JSON).",
+        0,
+    ),
+    Case(
+        "operator-tags-leave-no-room",
+        "10 tags to an operator, which adds its own",
+        f'TwilioPushSendOperator(task_id="send", to=[{_TO}], content={_HI}, '
+        'tags={f"k{i}": "v" for i in range(10)}).execute({})',
+        TwilioPushInvalidInputError,
+        "Invalid tags: 10 tags leave no room for the tag 'airflow-chunk' that makes every send exactly-once "
+        "(Twilio takes at most 10 a send); expected at most 9.",
+        0,
+    ),
     # -- send arguments: refused before anything is sent ---------------------------------------
     Case(
         "no-recipients",
@@ -476,6 +504,15 @@ CASES: list[Case] = [
         f'{_SEND}([{_TO}], {_HI}, priority="URGENT")',
         TwilioPushInvalidInputError,
         "Invalid priority 'URGENT': expected one of HIGH, LOW.",
+        0,
+    ),
+    Case(
+        "10001-recipients",
+        "more recipients than Twilio accepts in a send",
+        f"{_SEND}([{_TO}] * 10_001, {_HI})",
+        TwilioPushInvalidInputError,
+        "Invalid to: 10,001 recipients; Twilio accepts at most 10,000 a send. Send a larger audience with "
+        "TwilioPushCampaignOperator, which sends it in chunks of at most 10,000 (an operation each).",
         0,
     ),
     Case(

@@ -23,6 +23,7 @@ from airflow_provider_twilio_push.emulator import CONN_ENV_VAR
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.exceptions import TwilioPushError, TwilioPushInvalidInputError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+from airflow_provider_twilio_push.operators.campaign import TwilioPushCampaignOperator
 from airflow_provider_twilio_push.operators.twilio_push import (
     TwilioPushOperationStatsOperator,
     TwilioPushSendOperator,
@@ -94,6 +95,7 @@ def test_bad_input(case: Case, twilio_push_emulator: EmulatorHandle, monkeypatch
         "TwilioPushHook": TwilioPushHook,
         "TwilioPushOperationStatsOperator": TwilioPushOperationStatsOperator,
         "TwilioPushSendOperator": TwilioPushSendOperator,
+        "TwilioPushCampaignOperator": TwilioPushCampaignOperator,
         "TwilioPushOperationEventTrigger": TwilioPushOperationEventTrigger,
     }
 
