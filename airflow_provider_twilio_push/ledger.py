@@ -114,6 +114,12 @@ class SentChunk:
     created_at: datetime
     adopted: bool
 
+    @property
+    def sent_at(self) -> float | None:
+        """When Twilio accepted the send (UNIX time) if this try sent it; None for an adopted
+        operation, which was read."""
+        return None if self.adopted else self.created_at.timestamp()
+
 
 class ChunkSender:
     """Sends the chunks of one try of a task, each exactly once.

@@ -11,7 +11,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSen
 from pydantic import ValidationError
 
 from airflow_provider_twilio_push.core.progress import describe_progress
-from airflow_provider_twilio_push.core.retries import not_found_yet
+from airflow_provider_twilio_push.core.retries import ends_the_wait
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationStatus
@@ -82,7 +82,7 @@ def read_operation(
     try:
         operation = hook.get_operation(operation_id)
     except TwilioPushError as exc:
-        if not exc.transient and not not_found_yet(exc, sent_at):
+        if ends_the_wait(exc, sent_at):
             raise
         task.log.warning("Could not read operation %s, %s: %s", operation_id, then, exc)
         return None

@@ -15,6 +15,7 @@ from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
 from airflow_provider_twilio_push.exceptions import (
     TwilioPushAPIError,
     TwilioPushConnectionError,
+    TwilioPushError,
     TwilioPushNotFoundError,
     TwilioPushRateLimitedError,
     TwilioPushSendUncertainError,
@@ -34,6 +35,12 @@ def not_found_yet(exc: BaseException, sent_at: float | None, *, now: float | Non
     if sent_at is None or not isinstance(exc, TwilioPushNotFoundError):
         return False
     return (time.time() if now is None else now) - sent_at < NOT_FOUND_GRACE
+
+
+def ends_the_wait(exc: TwilioPushError, sent_at: float | None) -> bool:
+    """Whether a failed read of an operation ends the wait for it: a permanent error does, except a
+    404 :func:`not_found_yet` (pass ``sent_at`` only until the operation was read once)."""
+    return not exc.transient and not not_found_yet(exc, sent_at)
 
 
 class RetryPolicy(enum.Enum):

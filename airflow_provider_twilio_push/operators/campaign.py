@@ -187,6 +187,7 @@ class TwilioPushCampaignOperator(BaseOperator):
             return {"operation_ids": operation_ids, "recipients": recipients, "chunks": len(operation_ids)}
         end_time = time.time() + self.wait_timeout
         created_at = [chunk.created_at.isoformat() for chunk in sent]
+        sent_at = [chunk.sent_at for chunk in sent]
         if self.deferrable:
             from airflow_provider_twilio_push.triggers.campaign import TwilioPushCampaignTrigger
 
@@ -204,6 +205,7 @@ class TwilioPushCampaignOperator(BaseOperator):
                     poll_interval=self.poll_interval,
                     end_time=end_time,
                     created_at=created_at,
+                    sent_at=sent_at,
                 ),
                 method_name="execute_complete",
                 kwargs={"operation_ids": operation_ids, "recipients": recipients},
@@ -220,6 +222,7 @@ class TwilioPushCampaignOperator(BaseOperator):
                 interval=self.poll_interval,
                 end_time=end_time,
                 created_at=[chunk.created_at for chunk in sent],
+                sent_at=sent_at,
                 log=self.log,
             )
         )

@@ -23,6 +23,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_twilio_push.core.progress import describe_progress
 from airflow_provider_twilio_push.core.request import to_utc, validate_operation_id
+from airflow_provider_twilio_push.core.retries import ends_the_wait
 from airflow_provider_twilio_push.core.settings import ConnectionSettings
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
@@ -51,6 +52,9 @@ class TwilioPushCampaignTrigger(BaseTrigger):
     :param end_time: Deadline as a UNIX timestamp, or None to wait forever.
     :param created_at: When each operation was created (ISO 8601), if known: the watcher can then
         find them in its list sweeps from the start.
+    :param sent_at: When Twilio accepted each operation's send (UNIX timestamp), if the deferring
+        task sent it: a 404 in the first ``NOT_FOUND_GRACE`` seconds after, before the operation
+        was read, is waited out, as :class:`TwilioPushOperationTrigger` does. Optional.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class TwilioPushCampaignTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         end_time: float | None = None,
         created_at: Sequence[str | None] | None = None,
+        sent_at: Sequence[float | None] | None = None,
     ) -> None:
         super().__init__()
         self.operation_ids = list(operation_ids)
@@ -67,6 +72,7 @@ class TwilioPushCampaignTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.end_time = end_time
         self.created_at = None if created_at is None else list(created_at)
+        self.sent_at = None if sent_at is None else list(sent_at)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         kwargs: dict[str, Any] = {
@@ -77,6 +83,8 @@ class TwilioPushCampaignTrigger(BaseTrigger):
         }
         if self.created_at is not None:
             kwargs["created_at"] = self.created_at
+        if self.sent_at is not None:
+            kwargs["sent_at"] = self.sent_at
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -103,6 +111,7 @@ class TwilioPushCampaignTrigger(BaseTrigger):
             interval=self.poll_interval,
             end_time=self.end_time,
             created_at=created,
+            sent_at=self.sent_at or (),
             log=self.log,
         )
         yield TriggerEvent(event)
@@ -116,10 +125,12 @@ async def wait_for_operations(
     interval: float,
     end_time: float | None,
     created_at: Sequence[datetime | None] = (),
+    sent_at: Sequence[float | None] = (),
     log: logging.Logger | Any,
 ) -> dict[str, Any]:
     """Watch every operation until all are over, one fails to be read for good, or ``end_time``
-    (a UNIX timestamp) passes; the event of :class:`TwilioPushCampaignTrigger`.
+    (a UNIX timestamp) passes; the event of :class:`TwilioPushCampaignTrigger`. ``created_at`` and
+    ``sent_at`` are as the trigger has them, per operation.
 
     The triggerer runs it, and so does a task that waits in the worker (in ``asyncio.run``).
     """
@@ -129,6 +140,7 @@ async def wait_for_operations(
         return campaign_event(EVENT_TIMEOUT, _timed_out(latest), operation_ids, latest)
     interval = max(interval, MIN_POLL_INTERVAL)
     created = list(created_at) + [None] * (count - len(created_at))
+    sent = list(sent_at) + [None] * (count - len(sent_at))
     watches: list[Watch] = []
     done = 0
     unreadable = ""
@@ -138,7 +150,7 @@ async def wait_for_operations(
         while True:
             outcome = await watch.next()
             if isinstance(outcome, TwilioPushError):
-                if not outcome.transient:
+                if ends_the_wait(outcome, None if latest[index] else sent[index]):
                     unreadable = unreadable or watch.operation_id
                     raise outcome
                 log.warning("Polling operation %s failed, will try again: %s", watch.operation_id, outcome)

@@ -15,7 +15,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_twilio_push.core.progress import describe_progress
 from airflow_provider_twilio_push.core.request import to_utc, validate_operation_id
-from airflow_provider_twilio_push.core.retries import not_found_yet
+from airflow_provider_twilio_push.core.retries import ends_the_wait
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationStatus
@@ -136,8 +136,7 @@ class TwilioPushOperationTrigger(BaseTrigger):
                     yield self._timeout_event(last)
                     return
                 if isinstance(outcome, TwilioPushError):
-                    not_yet = last is None and not_found_yet(outcome, self.sent_at)
-                    if not outcome.transient and not not_yet:
+                    if ends_the_wait(outcome, None if last else self.sent_at):
                         yield self._error_event(outcome, last)
                         return
                     self.log.warning(

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import respx
 from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
@@ -25,7 +28,7 @@ from airflow_provider_twilio_push.ledger import chunk_digest
 from airflow_provider_twilio_push.operators.campaign import TwilioPushCampaignOperator
 from airflow_provider_twilio_push.triggers.campaign import TwilioPushCampaignTrigger
 
-from .conftest import RecordingTI
+from .conftest import BASE_URL, OPERATION_ID, OPS_PATH, SEND_PATH, RecordingTI
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -396,6 +399,7 @@ def test_one_deferral_waits_for_every_chunk_and_sums_their_stats(
         wait_timeout=timedelta(minutes=10),
     )
 
+    started = time.time()
     with pytest.raises(TaskDeferred) as caught:
         operator.execute(context)
 
@@ -407,6 +411,9 @@ def test_one_deferral_waits_for_every_chunk_and_sums_their_stats(
     operation_ids = kwargs["operation_ids"]
     assert len(operation_ids) == 3
     assert len(kwargs["created_at"]) == 3
+    # When Twilio accepted each chunk: a 404 just after is waited out (TwilioPushOperationTrigger's grace).
+    assert len(kwargs["sent_at"]) == 3
+    assert all(started <= sent_at <= time.time() for sent_at in kwargs["sent_at"])
     assert deferred.kwargs == {"operation_ids": operation_ids, "recipients": 30}
     assert json.loads(json.dumps(kwargs)) == kwargs
 
@@ -494,3 +501,24 @@ def test_a_wait_that_times_out_says_what_is_not_over(
     assert str(caught.value) == (
         "Timed out waiting for the campaign's 2 operations: 2 not over (2 PROCESSING)."
     )
+
+
+def test_the_worker_wait_waits_out_a_404_right_after_a_chunk_was_sent(
+    api_mock: respx.MockRouter, context: dict[str, Any], make_operation: Callable[..., dict[str, Any]]
+) -> None:
+    """Twilio may answer 404 for an operation it accepted a moment ago."""
+    api_mock.post(SEND_PATH).respond(
+        202, json={"operationId": OPERATION_ID, "operationLocation": f"{BASE_URL}{OPS_PATH}/{OPERATION_ID}"}
+    )
+    api_mock.get(OPS_PATH).respond(200, json={"operations": [], "pagination": {"next": None}})
+    not_found = httpx.Response(404, json={"code": 20404, "message": "Operation not found"})
+    completed = httpx.Response(200, json=make_operation(status="COMPLETED"))
+    read = api_mock.get(f"{OPS_PATH}/{OPERATION_ID}")
+    read.side_effect = [not_found, not_found, completed, completed, completed]
+    operator = campaign(audience=audience(3), wait_for_completion=True, deferrable=False, poll_interval=0.1)
+
+    result = operator.execute(context)
+
+    assert result["operation_ids"] == [OPERATION_ID]
+    assert result["statuses"] == {"COMPLETED": 1}
+    assert read.call_count >= 3

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
+import respx
 
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.triggers.campaign import TwilioPushCampaignTrigger
 
-from .helpers import single_event
+from .helpers import OPERATION_ID, single_event, twilio_error
 
 pytestmark = pytest.mark.timeout(60)
 
 UNKNOWN_ID = "comms_operation_01zzzzzzzzzzzzzzzzzzzzzzzz"
 GET_OPERATION = "GET /v1/PushNotifications/Operations/{id}"
 LIST_OPERATIONS = "GET /v1/PushNotifications/Operations"
+LATE_ID = "comms_operation_01h9krwprkeee8fzqspvwy6nq9"
 
 
 def trigger(operation_ids: list[str], *, within: float = 30.0, **kwargs: Any) -> TwilioPushCampaignTrigger:
@@ -34,6 +38,60 @@ def test_serialize_keeps_only_ids_and_settings() -> None:
     assert set(kwargs) == {"operation_ids", "twilio_push_conn_id", "poll_interval", "end_time", "created_at"}
     assert kwargs["created_at"] == created
     assert TwilioPushCampaignTrigger(**kwargs).serialize() == (path, kwargs)
+
+
+def test_serialize_holds_when_each_send_was_accepted_if_known() -> None:
+    _, kwargs = trigger([UNKNOWN_ID, UNKNOWN_ID], sent_at=[1_900_000_000.5, None]).serialize()
+
+    assert kwargs["sent_at"] == [1_900_000_000.5, None]
+    assert TwilioPushCampaignTrigger(**kwargs).serialize()[1] == kwargs
+
+
+def answers(
+    make_operation: Callable[..., dict[str, Any]], operation_id: str, *statuses: str
+) -> list[httpx.Response]:
+    return [httpx.Response(200, json=make_operation(id=operation_id, status=status)) for status in statuses]
+
+
+async def test_a_chunk_404_right_after_its_send_is_waited_out(
+    api: respx.MockRouter, make_operation: Callable[..., dict[str, Any]]
+) -> None:
+    """Twilio may answer 404 for an operation it accepted a moment ago: the task that sent the
+    chunk says when, and the campaign's wait reads it again, as the operation trigger does."""
+    api.get(f"/v1/PushNotifications/Operations/{OPERATION_ID}").respond(
+        200, json=make_operation(status="COMPLETED")
+    )
+    not_found = twilio_error(404, "Operation not found", 20404)
+    late = api.get(f"/v1/PushNotifications/Operations/{LATE_ID}")
+    late.side_effect = [not_found, not_found, *answers(make_operation, LATE_ID, "COMPLETED", "COMPLETED")]
+
+    payload = await single_event(trigger([OPERATION_ID, LATE_ID], sent_at=[None, time.time()]))
+
+    assert payload["status"] == "completed"
+    assert payload["statuses"] == ["COMPLETED", "COMPLETED"]
+    assert late.call_count >= 3
+
+
+@pytest.mark.parametrize("case", ["no send time (a row of an older version)", "long after", "once read"])
+async def test_a_chunk_404_without_a_recent_send_or_once_read_ends_the_wait(
+    api: respx.MockRouter, make_operation: Callable[..., dict[str, Any]], case: str
+) -> None:
+    not_found = twilio_error(404, "Operation not found", 20404)
+    route = api.get(f"/v1/PushNotifications/Operations/{LATE_ID}")
+    route.side_effect = (
+        [*answers(make_operation, LATE_ID, "PROCESSING"), not_found] if case == "once read" else [not_found]
+    )
+    sent_at = {"long after": [time.time() - 3600]}.get(case, [time.time()])
+
+    payload = await single_event(
+        trigger([LATE_ID], **({} if case.startswith("no") else {"sent_at": sent_at}))
+    )
+
+    assert payload["status"] == "error"
+    assert payload["message"].startswith(
+        f"Could not watch operation {LATE_ID}: Twilio Push API answered 404 Not Found"
+    )
+    assert payload["statuses"] == (["PROCESSING"] if case == "once read" else [None])
 
 
 async def test_a_hundred_operations_are_read_by_sweeps_and_summed(
