@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -214,8 +215,6 @@ class ChunkSender:
             if first is None:
                 return None
             created = first.created_at
-            if created is not None and created.tzinfo is None:
-                created = created.replace(tzinfo=UTC)  # the API's dates are UTC
             end_date = None if created is None else created + END_DATE_PAD
             others: list[str] = []
             page_token: str | None = None
@@ -267,8 +266,6 @@ def _closest_first(operations: list[Operation], created: datetime | None, size: 
 
     def distance(operation: Operation) -> float:
         when = operation.created_at
-        if when is None:
-            return float("inf")
-        return abs((created - (when if when.tzinfo else when.replace(tzinfo=UTC))).total_seconds())
+        return math.inf if when is None else abs((created - when).total_seconds())
 
     return sorted(same_size, key=distance)

@@ -617,3 +617,44 @@ def test_an_error_event_after_the_send_fails_without_retry(context: dict[str, An
         )
 
     assert str(caught.value) == went_out(detail)
+
+
+def test_a_retry_adopts_its_send_when_twilio_dates_have_no_offset(
+    api_mock: respx.MockRouter, context: dict[str, Any], ti: RecordingTI
+) -> None:
+    """Twilio's dates without an offset are UTC: the ledger finds the operation created closest
+    before the chunk's notification, confirming it first."""
+    older = "comms_operation_01h9krwprkeee8fzqspvwy6nq9"
+    tag = chunk_digest("test_dag", ti.run_id, "send", -1, 0)
+    notification = {
+        "id": "comms_pushnotification_01h9krwprkeee8fzqspvwy6nq8",
+        "createdAt": "2024-01-15T09:30:02",
+    }
+
+    def notifications(request: httpx.Request) -> httpx.Response:
+        found = request.url.params.get("operationId") in (None, OPERATION_ID)
+        return httpx.Response(
+            200, json={"pushNotifications": [notification] if found else [], "pagination": {}}
+        )
+
+    listed = api_mock.get(SEND_PATH).mock(side_effect=notifications)
+    operations = api_mock.get(OPS_PATH).respond(
+        200,
+        json={
+            "operations": [
+                operation("COMPLETED", recipients=1, total=1) | {"createdAt": "2024-01-15T09:30:01"},
+                operation("COMPLETED", recipients=1, total=1)
+                | {"id": older, "createdAt": "2024-01-15T09:20:00"},
+            ],
+            "pagination": {},
+        },
+    )
+    post = api_mock.post(SEND_PATH)
+    ti.try_number = 2
+
+    assert send_operator().execute(context) == OPERATION_ID
+
+    assert post.call_count == 0
+    assert operations.calls[0].request.url.params["endDate"] == "2024-01-15T09:30:03Z"
+    assert [call.request.url.params.get("operationId") for call in listed.calls] == [None, OPERATION_ID]
+    assert listed.calls[0].request.url.params["tags"] == f"airflow-chunk:{tag};"
