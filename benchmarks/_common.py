@@ -390,10 +390,10 @@ def script_main(
     add_arguments: Callable[[argparse.ArgumentParser], None],
     run: Callable[[argparse.Namespace], Results],
     rows: Callable[[Results], str],
-    run_worker: Callable[[dict[str, Any], WorkerChannel], dict[str, Any] | None],
+    run_worker: Callable[[dict[str, Any], WorkerChannel], dict[str, Any] | None] | None = None,
 ) -> int:
     """The command line of a benchmark script: a worker when spawned as one, else run and print."""
-    if "--worker" in sys.argv:
+    if run_worker is not None and "--worker" in sys.argv:
         return worker_main(run_worker)
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)

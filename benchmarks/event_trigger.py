@@ -11,7 +11,7 @@ own process), the largest and the last stored position (bytes of JSON; Airflow w
 ``[core] max_value_storage_bytes``, 65,535 by default), the requests of an interval once
 steady, and whether the operation scheduled six days ago was reported when it finished.
 
-    .venv/bin/python benchmarks/event_trigger.py [--total 100000] [--running 5] [--sweeps 3]
+    .venv/bin/python benchmarks/event_trigger.py [--total 100000] [--running 5] [--sweeps 3] [--json PATH]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import create_operations, emulator
+from _common import create_operations, emulator, script_main, table
 
 DAY = 86_400.0
 LIST = "GET /v1/PushNotifications/Operations"
@@ -106,15 +106,7 @@ async def measure(
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--total", type=int, default=100_000)
-    parser.add_argument("--running", type=int, default=5)
-    parser.add_argument("--sweeps", type=int, default=3)
-    parser.add_argument("--interval", type=float, default=2.0)
-    args = parser.parse_args()
+def run(args: argparse.Namespace) -> dict[str, Any]:
     with emulator(None) as process:
         control = process.control
         control.freeze()
@@ -128,10 +120,41 @@ def main() -> int:
         running = [control.create_operation(total=1, duration=60)["id"] for _ in range(args.running)]
         assert control.operation(scheduled["id"])["operation"]["status"] == "SCHEDULED"
         os.environ.update(process.conn_env)
-        result = asyncio.run(measure(process, args, scheduled["id"], running))
-    print(json.dumps(result, indent=2))
-    return 0
+        return asyncio.run(measure(process, args, scheduled["id"], running))
+
+
+def rows(result: dict[str, Any]) -> str:
+    steady = result["requests_per_interval"]
+    return table(
+        [
+            "operations (7 days)",
+            "first sweep (s)",
+            "peak memory (MiB)",
+            "stored position, largest / last (B)",
+            "requests an interval, lists + GETs",
+            "six-day-old scheduled one reported",
+            "running reported",
+        ],
+        [
+            [
+                result["total"],
+                result["first_sweep_s"],
+                result["peak_mib"],
+                f"{result['state_max_bytes']:,} / {result['state_last_bytes']:,}",
+                f"{steady['lists']:g} + {steady['gets']:g}",
+                "yes" if result["six_day_old_reported"] else "NO",
+                result["running_reported"],
+            ]
+        ],
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--total", type=int, default=100_000)
+    parser.add_argument("--running", type=int, default=5)
+    parser.add_argument("--sweeps", type=int, default=3)
+    parser.add_argument("--interval", type=float, default=2.0)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script_main(__doc__, add_arguments, run, rows))

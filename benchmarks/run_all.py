@@ -1,6 +1,6 @@
-"""Every benchmark (issues 8 and 15), one after the other; prints the tables and writes JSON.
+"""Every benchmark (issues 8, 15, 22 and 23), one after the other; prints the tables and writes JSON.
 
-    .venv/bin/python benchmarks/run_all.py [--json PATH] [--only fleet listing import] [--quick]
+    .venv/bin/python benchmarks/run_all.py [--json PATH] [--only fleet listing import ...] [--quick]
 
 1. import cost (``import_cost.py``): the sensor and operator modules beyond ``airflow.sdk``, next
    to the HTTP provider's sensor module; 10 fresh interpreters each (~1 minute);
@@ -14,7 +14,7 @@
    on average rather than 2 (~3 minutes): each trigger's start and end (its connection lookup,
    progress lines, event) cost the same in both modes, and weigh less the longer it watches.
 
-About 11 minutes on the 2-core development machine; ``--quick`` (fleets of 1, 100 and 1,000,
+About 16 minutes on the 2-core development machine; ``--quick`` (fleets of 1, 100 and 1,000,
 20,000 operations, 5 interpreters) about 5. The emulator and the measured process are pinned to one
 core each; other load on the machine still shows (each table says how noisy its runs were):
 compare the figures of one run side by side, and repeat runs (``--rounds`` of the scripts).
@@ -23,6 +23,12 @@ compare the figures of one run side by side, and repeat runs (``--rounds`` of th
 4. campaign (``campaign.py``): ``TwilioPushCampaignOperator`` sending 1,000,000 recipients from a
    JSON Lines file (100 sends), its retry adopting them, and the raw httpx floor (~3 minutes;
    ``--quick``: 100,000).
+5. watcher edge cases (``watcher_edge_cases.py``, in a process of its own): event-loop stalls with
+   one operation watched at two intervals, the slower due first, and requests with a wrong
+   ``created_at`` (~70 s; ``--quick``: 2 loops a pair, 10 s, ~30 s).
+6. event trigger (``event_trigger.py``, in a process of its own): memory, stored position and
+   first sweep of ``TwilioPushOperationEventTrigger`` in an account of 100,000 operations over 7
+   days (~1.5 minutes; ``--quick``: 10,000).
 
 Writes ``benchmarks/results/latest.json`` (or ``--json PATH``): the machine, the date, the
 command, package versions, every result and the targets of the issue, met or not.
@@ -40,9 +46,11 @@ from typing import Any
 
 import _common
 import campaign
+import event_trigger
 import import_cost
 import listing
 import trigger_fleet
+import watcher_edge_cases
 
 # Targets of issues 8 and 15.
 REQUESTS_TARGET = 0.01  # requests per watched operation-interval, at 5,000 watched
@@ -56,6 +64,8 @@ IMPORT_TARGET_MS = 30.0  # beyond airflow.sdk
 CAMPAIGN_RSS_TARGET_MIB = 200.0
 CAMPAIGN_XCOM_TARGET_BYTES = 20_000
 CAMPAIGN_CPU_TARGET_US = 5.0  # client CPU per recipient (the emulator runs in its own process)
+# Targets of issue 23.
+STORED_POSITION_LIMIT_BYTES = 65_535  # Airflow's [core] max_value_storage_bytes by default
 
 
 def _section(title: str) -> None:
@@ -168,6 +178,32 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": r["cpu_us_per_recipient"] < CAMPAIGN_CPU_TARGET_US,
             },
         ]
+    for r in results.get("watcher_edge_cases", {}).get("lag", []):
+        targets.append(
+            {
+                "target": f"watcher, one operation at {r['slow_s']:g} s and {r['fast_s']:g} s: longest loop stall "
+                "(ms, median of the loops)",
+                "goal": f"< {LAG_P99_TARGET_MS:g}",
+                "measured": r["median_ms"],
+                "met": r["median_ms"] < LAG_P99_TARGET_MS,
+            }
+        )
+    if events := results.get("event_trigger"):
+        n = f"event trigger, {events['total']:,} operations"
+        targets += [
+            {
+                "target": f"{n}: largest stored position (bytes)",
+                "goal": f"<= {STORED_POSITION_LIMIT_BYTES:,}",
+                "measured": events["state_max_bytes"],
+                "met": events["state_max_bytes"] <= STORED_POSITION_LIMIT_BYTES,
+            },
+            {
+                "target": f"{n}: the one scheduled six days ago reported when it finished",
+                "goal": "yes",
+                "measured": "yes" if events["six_day_old_reported"] else "no",
+                "met": events["six_day_old_reported"],
+            },
+        ]
     for r in results.get("import", []):
         if r["variant"] == "twilio_push":
             targets.append(
@@ -181,16 +217,31 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return targets
 
 
+def _script(name: str, args: list[str], timeout: float) -> Any:
+    """Run ``benchmarks/<name>.py`` in a process of its own (it patches modules, sets the
+    connection's environment); its JSON result."""
+    out = _common.RESULTS_DIR / f"{name}.json"
+    subprocess.run(
+        [sys.executable, str(_common.BENCH_DIR / f"{name}.py"), *args, "--json", str(out)],
+        check=True,
+        timeout=timeout,
+        env=_common.bench_env(),
+        stdout=subprocess.DEVNULL,
+    )
+    return json.loads(out.read_text())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--json", type=Path, default=_common.RESULTS_DIR / "latest.json")
-    parser.add_argument("--only", nargs="+", choices=["import", "listing", "fleet", "campaign"])
+    benchmarks = ["import", "listing", "fleet", "campaign", "watcher", "events"]
+    parser.add_argument("--only", nargs="+", choices=benchmarks)
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     parser.add_argument("--with-emulator-throughput", action="store_true")
     args = parser.parse_args()
-    only = set(args.only or ["import", "listing", "fleet", "campaign"])
+    only = set(args.only or benchmarks)
     started = time.time()
 
     import_args = argparse.Namespace(runs=5 if args.quick else 10, importtime=True)
@@ -204,7 +255,8 @@ def main() -> int:
     fleet_args = fleet_parser.parse_args(["--sizes", "1", "100", "1000"] if args.quick else [])
 
     report: dict[str, Any] = {
-        "benchmark": "issues 8, 15 and 22: triggerer fleet, listing, import cost, campaign",
+        "benchmark": "issues 8, 15, 22 and 23: triggerer fleet, listing, import cost, campaign, watcher "
+        "edge cases, event trigger",
         "date": _common.now_iso(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": _common.machine(),
@@ -236,6 +288,16 @@ def main() -> int:
         campaign_args = argparse.Namespace(recipients=100_000 if args.quick else 1_000_000)
         results["campaign"] = campaign.run(campaign_args)
         print(campaign.rows(results["campaign"]), flush=True)
+    if "watcher" in only:
+        _section("Watcher edge cases (mixed intervals: event-loop stalls; a wrong created_at: requests)")
+        quick = ["--loops", "2", "--seconds", "10"] if args.quick else []
+        results["watcher_edge_cases"] = _script("watcher_edge_cases", quick, timeout=600)
+        print(watcher_edge_cases.rows(results["watcher_edge_cases"]), flush=True)
+    if "events" in only:
+        _section("Event trigger in a busy account (operations over 7 days, one scheduled 6 days ago)")
+        quick = ["--total", "10000", "--sweeps", "1"] if args.quick else []
+        results["event_trigger"] = _script("event_trigger", quick, timeout=900)
+        print(event_trigger.rows(results["event_trigger"]), flush=True)
     if args.with_emulator_throughput:
         _section("Emulator throughput (benchmarks/emulator_throughput.py)")
         out = _common.RESULTS_DIR / "emulator_throughput.json"
