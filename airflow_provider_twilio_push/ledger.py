@@ -125,14 +125,36 @@ class SentChunk:
 class ChunkSender:
     """Sends the chunks of one try of a task, each exactly once.
 
-    :param check_first: Ask Twilio before sending each chunk (a retried task instance).
+    :param task: The task instance, whose chunk tags the sends carry; a retried one asks Twilio
+        before sending each chunk.
+    :param tags: The user's tags, which leave room for the chunk tag (:func:`check_user_tags`).
     :param recheck_delay: Seconds to wait after an uncertain answer before asking Twilio.
     """
+
+    @classmethod
+    def of(cls, operator: Any, context: Mapping[str, Any]) -> ChunkSender:
+        """The sender of an operator's try: its ``hook``, ``log``, ``recheck_delay`` and the send's
+        fields (``content``, ``from_``, ``priority``, ``sound``, ``schedule``, ``tags``). Tags that
+        leave no room for the chunk tag are refused before the task instance is read."""
+        check_user_tags(operator.tags)
+        return cls(
+            operator.hook,
+            operator.log,
+            TaskChunks.of(context),
+            content=operator.content,
+            from_=operator.from_,
+            priority=operator.priority,
+            sound=operator.sound,
+            schedule=operator.schedule,
+            tags=operator.tags,
+            recheck_delay=operator.recheck_delay,
+        )
 
     def __init__(
         self,
         hook: TwilioPushHook,
         log: logging.Logger | Any,
+        task: TaskChunks,
         *,
         content: Any,
         from_: Any = None,
@@ -140,7 +162,6 @@ class ChunkSender:
         sound: str | None = None,
         schedule: Any = None,
         tags: Mapping[str, str] | None = None,
-        check_first: bool,
         recheck_delay: float = DEFAULT_RECHECK_DELAY,
     ) -> None:
         self.hook = hook
@@ -153,14 +174,15 @@ class ChunkSender:
         }
         self.content = content
         self.tags = dict(tags or {})
-        self.check_first = check_first
+        self.task = task
         self.recheck_delay = recheck_delay
         #: The operations of this try's chunks: never another chunk's.
         self.known: set[str] = set()
 
-    def send(self, chunk_index: int, recipients: Sequence[Mapping[str, Any]], tag: str) -> SentChunk:
+    def send(self, chunk_index: int, recipients: Sequence[Mapping[str, Any]]) -> SentChunk:
         """The chunk's operation: adopted if Twilio lists the chunk as accepted, else sent."""
-        if self.check_first and (found := self.find(tag, len(recipients))) is not None:
+        tag = self.task.tag(chunk_index)
+        if self.task.retried and (found := self.find(tag, len(recipients))) is not None:
             return self._adopt(chunk_index, tag, found)
         for attempt in range(1, MAX_SENDS_PER_CHUNK + 1):
             try:

@@ -34,11 +34,9 @@ from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.ledger import (
     DEFAULT_RECHECK_DELAY,
     ChunkSender,
-    TaskChunks,
-    check_user_tags,
 )
 from airflow_provider_twilio_push.models import OperationStats
-from airflow_provider_twilio_push.operators.twilio_push import DEFAULT_WAIT_TIMEOUT, _percent
+from airflow_provider_twilio_push.operators.twilio_push import DEFAULT_WAIT_TIMEOUT, threshold_breaches
 from airflow_provider_twilio_push.waiting import BACKSTOP_MARGIN
 
 #: How many of the most failed operations a threshold breach names.
@@ -147,8 +145,8 @@ class TwilioPushCampaignOperator(BaseOperator):
         return TwilioPushHook(self.twilio_push_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        check_user_tags(self.tags)
         audience = Audience(self.audience)
+        sender = ChunkSender.of(self, context)
         recipients = audience.validate()
         chunks = math.ceil(recipients / self.chunk_size)
         self.log.info(
@@ -158,22 +156,9 @@ class TwilioPushCampaignOperator(BaseOperator):
             f"{chunks:,}",
             f"{self.chunk_size:,}",
         )
-        task = TaskChunks.of(context)
-        sender = ChunkSender(
-            self.hook,
-            self.log,
-            content=self.content,
-            from_=self.from_,
-            priority=self.priority,
-            sound=self.sound,
-            schedule=self.schedule,
-            tags=self.tags,
-            check_first=task.retried,
-            recheck_delay=self.recheck_delay,
-        )
         sent = []
         for index, chunk in enumerate(audience.chunks(self.chunk_size)):
-            sent.append(result := sender.send(index, chunk, task.tag(index)))
+            sent.append(result := sender.send(index, chunk))
             self.log.info(
                 "Chunk %s of %s (%s recipients): operation %s%s.",
                 index + 1,
@@ -273,7 +258,9 @@ class TwilioPushCampaignOperator(BaseOperator):
                 f"{message or 'The campaign could not be watched.'} Its chunks were sent: operations "
                 f"{', '.join(operation_ids[:WORST_CHUNKS])}{'...' if len(operation_ids) > WORST_CHUNKS else ''}."
             )
-        breaches = self._breaches(stats)
+        breaches = threshold_breaches(
+            stats, max_failed=self.max_failed, max_failure_rate=self.max_failure_rate
+        )
         if not breaches:
             self.log.info("%s Within thresholds.", message)
             return result
@@ -282,18 +269,6 @@ class TwilioPushCampaignOperator(BaseOperator):
             "; ".join(breaches)
             + f" for the campaign's {len(operation_ids):,} operations. {_worst(operation_ids, failed)}"
         )
-
-    def _breaches(self, stats: OperationStats) -> list[str]:
-        counted = f"{stats.failed:,} of {stats.total:,} push notifications failed"
-        breaches = []
-        if self.max_failed is not None and stats.failed > self.max_failed:
-            breaches.append(f"{counted}, above max_failed={self.max_failed:,}")
-        if self.max_failure_rate is not None and stats.failure_rate > self.max_failure_rate:
-            breaches.append(
-                f"{counted} ({_percent(stats.failure_rate)}), above "
-                f"max_failure_rate={_percent(self.max_failure_rate)}"
-            )
-        return breaches
 
 
 def _worst(operation_ids: Sequence[str], failed: Sequence[Any]) -> str:

@@ -30,12 +30,11 @@ from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.ledger import (
     DEFAULT_RECHECK_DELAY,
     ChunkSender,
-    TaskChunks,
-    check_user_tags,
 )
 from airflow_provider_twilio_push.models import (
     Operation,
     OperationError,
+    OperationStats,
     PushNotification,
     PushNotificationStatus,
 )
@@ -109,6 +108,21 @@ def _short(recipient: dict[str, str]) -> str:
         return f"user {recipient['userId']}"
     token = recipient.get("token", "")
     return f"{recipient.get('provider', '?')} token {token[:16]}{'...' if len(token) > 16 else ''}"
+
+
+def threshold_breaches(
+    stats: OperationStats, *, max_failed: int | None, max_failure_rate: float | None
+) -> list[str]:
+    """Which of ``max_failed`` and ``max_failure_rate`` the stats exceed, each said for people."""
+    counted = f"{stats.failed:,} of {stats.total:,} push notifications failed"
+    breaches = []
+    if max_failed is not None and stats.failed > max_failed:
+        breaches.append(f"{counted}, above max_failed={max_failed:,}")
+    if max_failure_rate is not None and stats.failure_rate > max_failure_rate:
+        breaches.append(
+            f"{counted} ({_percent(stats.failure_rate)}), above max_failure_rate={_percent(max_failure_rate)}"
+        )
+    return breaches
 
 
 def _percent(rate: float) -> str:
@@ -222,7 +236,9 @@ class TwilioPushOperationStatsOperator(BaseOperator):
                 "TwilioPushOperationSensor upstream, or set wait_for_completion=True "
                 "(or require_terminal=False to accept partial stats)."
             )
-        breaches = self._breaches(operation, stats["failure_rate"])
+        breaches = threshold_breaches(
+            operation.stats, max_failed=self.max_failed, max_failure_rate=self.max_failure_rate
+        )
         if not breaches:
             self.log.info(
                 "Operation %s: %s of %s push notifications failed (%s); within thresholds.",
@@ -235,18 +251,6 @@ class TwilioPushOperationStatsOperator(BaseOperator):
         stats["errors"], details = self._error_details(operation)
         context["ti"].xcom_push(key="return_value", value=stats)
         raise AirflowFailException("; ".join(breaches) + f" for operation {operation.id}. {details}")
-
-    def _breaches(self, operation: Operation, rate: float) -> list[str]:
-        failed, total = operation.stats.failed, operation.stats.total
-        counted = f"{failed:,} of {total:,} push notifications failed"
-        breaches = []
-        if self.max_failed is not None and failed > self.max_failed:
-            breaches.append(f"{counted}, above max_failed={self.max_failed:,}")
-        if self.max_failure_rate is not None and rate > self.max_failure_rate:
-            breaches.append(
-                f"{counted} ({_percent(rate)}), above max_failure_rate={_percent(self.max_failure_rate)}"
-            )
-        return breaches
 
     def _error_details(self, operation: Operation) -> tuple[dict[str, Any], str]:
         try:
@@ -374,21 +378,7 @@ class TwilioPushSendOperator(BaseOperator):
         return TwilioPushHook(self.twilio_push_conn_id)
 
     def execute(self, context: Context) -> Any:
-        check_user_tags(self.tags)
-        task = TaskChunks.of(context)
-        sender = ChunkSender(
-            self.hook,
-            self.log,
-            content=self.content,
-            from_=self.from_,
-            priority=self.priority,
-            sound=self.sound,
-            schedule=self.schedule,
-            tags=self.tags,
-            check_first=task.retried,
-            recheck_delay=self.recheck_delay,
-        )
-        operation_id = sender.send(0, self.to, task.tag(0)).operation_id
+        operation_id = ChunkSender.of(self, context).send(0, self.to).operation_id
         sent_at = time.time()
         self.log.info("Twilio accepted the send: operation %s.", operation_id)
         if not self.wait_for_completion:
