@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,24 @@ class AirflowCli:
     def migrate(self) -> None:
         result = self("db", "migrate")
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    def _query(self, sql: str, *params: str) -> list[Any]:
+        with sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True) as db:
+            return db.execute(sql, params).fetchall()
+
+    def task_states(self, dag_id: str) -> dict[str, str]:
+        """Each task's state in the DAG's runs (``dags test`` makes one)."""
+        return dict(self._query("SELECT task_id, state FROM task_instance WHERE dag_id = ?", dag_id))
+
+    def return_values(self, dag_id: str) -> dict[str, Any]:
+        """Each task's ``return_value`` XCom in the DAG's runs."""
+        return {
+            # SQLite keeps a JSON number as a number, anything else as JSON text.
+            task_id: json.loads(value) if isinstance(value, str | bytes) else value
+            for task_id, value in self._query(
+                "SELECT task_id, value FROM xcom WHERE dag_id = ? AND key = 'return_value'", dag_id
+            )
+        }
 
 
 @pytest.fixture

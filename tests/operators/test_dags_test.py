@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,9 +50,12 @@ def test_dags_test_breached_threshold_fails_the_task_and_keeps_the_stats_in_xcom
     assert f"Deferring: waiting for operation {operation_id} in the triggerer" in output
     assert "running trigger in line" in output
 
-    with sqlite3.connect(f"file:{airflow.home / 'airflow.db'}?mode=ro", uri=True) as db:
-        states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ?", (DAG_ID,)))
-    assert states == {"send": "success", "stats": "failed", "stats_within": "success", "dump": "success"}
+    assert airflow.task_states(DAG_ID) == {
+        "send": "success",
+        "stats": "failed",
+        "stats_within": "success",
+        "dump": "success",
+    }
 
     counters = ["total", "recipients", "unaddressable", "scheduled", "queued", "sent", "failed", "canceled"]
     final = {"total": 10, "recipients": 10, "unaddressable": 0, "scheduled": 0, "queued": 0}

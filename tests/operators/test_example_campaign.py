@@ -4,7 +4,6 @@ file written upstream, three chunks sent once, one deferral (the trigger inline)
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,14 +29,8 @@ def test_the_example_campaign_sends_every_recipient_once_and_reports(
     result = airflow("dags", "test", DAG_ID, "--conf", conf, timeout=240)
     output = result.stdout + result.stderr
 
-    with sqlite3.connect(f"file:{airflow.home / 'airflow.db'}?mode=ro", uri=True) as db:
-        states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ?", (DAG_ID,)))
-        xcom = {
-            task_id: json.loads(value) if isinstance(value, str | bytes) else value
-            for task_id, value in db.execute(
-                "SELECT task_id, value FROM xcom WHERE dag_id = ? AND key = 'return_value'", (DAG_ID,)
-            )
-        }
+    states = airflow.task_states(DAG_ID)
+    xcom = airflow.return_values(DAG_ID)
     assert states == {"write_audience": "success", "send_campaign": "success", "report": "success"}, output[
         -6000:
     ]

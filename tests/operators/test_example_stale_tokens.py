@@ -3,8 +3,6 @@ recipients of the campaign come from Twilio's notification list, and only they a
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,15 +27,8 @@ def test_the_failed_recipients_are_collected_and_forgotten(
     result = airflow("dags", "test", DAG_ID, timeout=180)
     output = result.stdout + result.stderr
 
-    with sqlite3.connect(f"file:{airflow.home / 'airflow.db'}?mode=ro", uri=True) as db:
-        states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ?", (DAG_ID,)))
-        xcom = {
-            # SQLite keeps a JSON number as a number, anything else as JSON text.
-            task_id: json.loads(value) if isinstance(value, str | bytes) else value
-            for task_id, value in db.execute(
-                "SELECT task_id, value FROM xcom WHERE dag_id = ? AND key = 'return_value'", (DAG_ID,)
-            )
-        }
+    states = airflow.task_states(DAG_ID)
+    xcom = airflow.return_values(DAG_ID)
     assert set(states.values()) == {"success"}, output[-6000:]
     assert xcom["collect_failed_recipients"] == [
         {"token": "fail-52134-uninstalled-a", "provider": "APN"},
