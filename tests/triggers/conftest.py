@@ -10,7 +10,10 @@ import httpx
 import pytest
 
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
-from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
+from airflow_provider_twilio_push.triggers.twilio_push import (
+    TwilioPushOperationEventTrigger,
+    TwilioPushOperationTrigger,
+)
 
 from .helpers import OPERATION_ID
 
@@ -34,6 +37,15 @@ def logs(
     """What the trigger logged through ``self.log``: dicts with ``event`` (the formatted message) and
     ``log_level``."""
     with airflow_logs(TwilioPushOperationTrigger(operation_id=OPERATION_ID).log) as entries:
+        yield entries
+
+
+@pytest.fixture
+def event_logs(
+    airflow_logs: Callable[[Any], AbstractContextManager[list[dict[str, Any]]]],
+) -> Iterator[list[dict[str, Any]]]:
+    """What the event trigger logged through ``self.log``, as ``logs`` has it."""
+    with airflow_logs(TwilioPushOperationEventTrigger().log) as entries:
         yield entries
 
 

@@ -7,8 +7,8 @@ import contextlib
 import inspect
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager, aclosing
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any
 
 import pytest
@@ -123,15 +123,6 @@ async def position_stored(
     await eventually(lambda: holds(stored(store)), limit)
 
 
-@pytest.fixture
-def logs(
-    airflow_logs: Callable[[Any], AbstractContextManager[list[dict[str, Any]]]],
-) -> Iterator[list[dict[str, Any]]]:
-    """What the event trigger logged through ``self.log``."""
-    with airflow_logs(TwilioPushOperationEventTrigger().log) as entries:
-        yield entries
-
-
 def ids(payloads: list[dict[str, Any]]) -> list[str]:
     return [payload["id"] for payload in payloads]
 
@@ -201,7 +192,7 @@ async def test_many_pages(twilio_push_emulator: EmulatorHandle, monkeypatch: pyt
 
 
 async def test_api_failures_are_waited_out_and_logged(
-    twilio_push_emulator: EmulatorHandle, logs: list[dict[str, Any]]
+    twilio_push_emulator: EmulatorHandle, event_logs: list[dict[str, Any]]
 ) -> None:
     control = twilio_push_emulator.control
     control.freeze()
@@ -211,14 +202,14 @@ async def test_api_failures_are_waited_out_and_logged(
     control.set_faults(rate_503=1.0, retry_after=0, routes=[LIST])
     control.advance(20)
 
-    await eventually(lambda: any("failed, will try again" in entry["event"] for entry in logs))
+    await eventually(lambda: any("failed, will try again" in entry["event"] for entry in event_logs))
     assert watching.payloads == []
     control.clear_faults()
     [payload] = await watching.until(1)
     await watching.stop()
 
     assert payload["id"] == operation["id"]
-    warning = next(entry for entry in logs if "failed, will try again" in entry["event"])
+    warning = next(entry for entry in event_logs if "failed, will try again" in entry["event"])
     assert warning["log_level"] == "warning"
     assert warning["event"].startswith(
         "Listing the operations of connection 'twilio_push_default' failed, will try again in 0.1 s: "
@@ -227,14 +218,14 @@ async def test_api_failures_are_waited_out_and_logged(
 
 
 async def test_a_missing_connection_is_logged_and_waited_out(
-    twilio_push_emulator: EmulatorHandle, logs: list[dict[str, Any]]
+    twilio_push_emulator: EmulatorHandle, event_logs: list[dict[str, Any]]
 ) -> None:
     watching = watch(TwilioPushOperationEventTrigger("no_such_connection", poll_interval=POLL))
-    await eventually(lambda: sum("no_such_connection" in entry["event"] for entry in logs) >= 2)
+    await eventually(lambda: sum("no_such_connection" in entry["event"] for entry in event_logs) >= 2)
     await watching.stop()
 
     assert watching.payloads == []
-    warning = next(entry for entry in logs if "no_such_connection" in entry["event"])
+    warning = next(entry for entry in event_logs if "no_such_connection" in entry["event"])
     assert warning["log_level"] == "warning"
     assert warning["event"] == (
         "Listing the operations of connection 'no_such_connection' failed, will try again in 0.1 s: "
@@ -498,7 +489,7 @@ class SeveralAssetsStore(MemoryStateStore):
 
 
 async def test_a_store_it_cannot_read_is_not_used(
-    twilio_push_emulator: EmulatorHandle, logs: list[dict[str, Any]]
+    twilio_push_emulator: EmulatorHandle, event_logs: list[dict[str, Any]]
 ) -> None:
     control = twilio_push_emulator.control
     control.freeze()
@@ -512,7 +503,7 @@ async def test_a_store_it_cannot_read_is_not_used(
 
     assert payload["id"] == running["id"]
     assert store.writes == 0
-    [warning] = [entry for entry in logs if "position" in entry["event"]]
+    [warning] = [entry for entry in event_logs if "position" in entry["event"]]
     assert warning["event"] == (
         "Could not read this watcher's position, watching from now on: Task has 2 concrete inlets and "
         "outlets — use context['asset_state_store'][MY_ASSET]"
@@ -563,7 +554,7 @@ async def test_a_trigger_behind_its_group_catches_up_on_its_own(twilio_push_emul
 
 
 async def test_an_operation_that_expired_while_running_is_let_go(
-    twilio_push_emulator: EmulatorHandle, logs: list[dict[str, Any]]
+    twilio_push_emulator: EmulatorHandle, event_logs: list[dict[str, Any]]
 ) -> None:
     control = twilio_push_emulator.control
     control.freeze()
@@ -581,7 +572,7 @@ async def test_an_operation_that_expired_while_running_is_let_go(
     await watching.stop()
 
     assert payload["id"] == other["id"]
-    [warning] = [entry for entry in logs if "no longer be watched" in entry["event"]]
+    [warning] = [entry for entry in event_logs if "no longer be watched" in entry["event"]]
     assert warning["log_level"] == "warning"
     assert warning["event"].startswith(f"Operation {expiring['id']} can no longer be watched: ")
     assert "7 days" in warning["event"]

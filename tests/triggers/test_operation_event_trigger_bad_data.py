@@ -3,8 +3,6 @@ item, a date-time without an offset or an id longer than expected never fails th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -71,17 +69,8 @@ def fake(api: respx.MockRouter) -> FakeList:
     return FakeList(api)
 
 
-@pytest.fixture
-def logs(
-    airflow_logs: Callable[[Any], AbstractContextManager[list[dict[str, Any]]]],
-) -> Iterator[list[dict[str, Any]]]:
-    """What the event trigger logged through ``self.log``."""
-    with airflow_logs(TwilioPushOperationEventTrigger().log) as entries:
-        yield entries
-
-
 async def test_malformed_list_items_are_skipped_each_on_its_own(
-    fake: FakeList, logs: list[dict[str, Any]]
+    fake: FakeList, event_logs: list[dict[str, Any]]
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     running = fake.add(1, "PROCESSING", now - timedelta(days=2))
@@ -107,7 +96,7 @@ async def test_malformed_list_items_are_skipped_each_on_its_own(
     assert len(watching.payloads) == 2
     by_id = {payload["id"]: payload for payload in payloads}
     assert by_id[running]["createdAt"] == fake.ops[running]["createdAt"] + "Z"  # read as UTC
-    skipped = {entry["event"] for entry in logs if entry["event"].startswith("Skipped an operation")}
+    skipped = {entry["event"] for entry in event_logs if entry["event"].startswith("Skipped an operation")}
     prefix = "Skipped an operation of the list that is not valid"
     assert skipped == {
         f"{prefix} (id ['x']): id: Input should be a valid string",
@@ -115,4 +104,4 @@ async def test_malformed_list_items_are_skipped_each_on_its_own(
         f"{prefix} (id None): the item: Input should be a valid dictionary or instance of Operation",
         f"{prefix} (id '{op_id(9)}'): status: Input should be 'SCHEDULED', 'PROCESSING', 'COMPLETED' or 'CANCELED'",
     }
-    assert all(entry["log_level"] == "warning" for entry in logs if entry["event"] in skipped)
+    assert all(entry["log_level"] == "warning" for entry in event_logs if entry["event"] in skipped)
