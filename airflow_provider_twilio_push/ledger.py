@@ -261,7 +261,7 @@ class ChunkSender:
                     return self.hook.get_operation(operation_id)
         except TwilioPushError as exc:
             raise AirflowFailException(
-                f"Could not tell whether Twilio accepted the chunk tagged {CHUNK_TAG_KEY}:{tag}: {exc}. "
+                f"Could not tell whether Twilio accepted the chunk tagged {CHUNK_TAG_KEY}:{tag}: {str(exc).rstrip('.')}. "
                 "It is not sent again blindly; check GET /v1/PushNotifications?tags="
                 f"{CHUNK_TAG_KEY}:{tag}; before running the task again."
             ) from exc

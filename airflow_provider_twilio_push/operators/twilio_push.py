@@ -440,6 +440,6 @@ def _sent_already(operation_id: str | None) -> Iterator[None]:
         )
         raise AirflowFailException(
             f"Twilio accepted the send: the notifications of {which} went out, but waiting for it "
-            f"failed: {exc}. The task fails without retrying (a retry would not send them again, but "
+            f"failed: {str(exc).rstrip('.')}. The task fails without retrying (a retry would not send them again, but "
             f"would meet the same error); watch the operation with {sensor}."
         ) from exc

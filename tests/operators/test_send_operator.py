@@ -439,7 +439,7 @@ def test_execute_complete_of_a_task_deferred_by_0_1_0_takes_the_id_from_the_even
         operator.execute_complete(context, event("error", None, message))
     assert str(caught.value) == (
         "Twilio accepted the send: the notifications of the operation went out, but waiting for it "
-        f"failed: {message}. The task fails without retrying (a retry would not send them again, but "
+        f"failed: {message.removesuffix('.')}. The task fails without retrying (a retry would not send them again, but "
         "would meet the same error); watch the operation with TwilioPushOperationSensor (the id is this "
         "task's XCom operation_id)."
     )
@@ -529,7 +529,7 @@ def test_worker_wait_times_out(twilio_push_emulator: EmulatorHandle, context: di
 def went_out(detail: str) -> str:
     return (
         f"Twilio accepted the send: the notifications of operation {OPERATION_ID} went out, but waiting "
-        f"for it failed: {detail}. The task fails without retrying (a retry would not send them again, "
+        f"for it failed: {detail.removesuffix('.')}. The task fails without retrying (a retry would not send them again, "
         f"but would meet the same error); watch the operation with "
         f"TwilioPushOperationSensor(operation_id='{OPERATION_ID}')."
     )
