@@ -96,9 +96,10 @@ def airflow_harness(
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    harness = getattr(item, "funcargs", {}).get("airflow_harness")
-    if report.failed and isinstance(harness, AirflowHarness):
-        report.sections.append(("Airflow component logs", harness.log_tails()))
+    if report.failed:
+        for harness in getattr(item, "funcargs", {}).values():
+            if isinstance(harness, AirflowHarness):
+                report.sections.append(("Airflow component logs", harness.log_tails()))
     return report
 
 
