@@ -69,7 +69,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_provider_twilio_push.triggers.twilio_push"],
+                "python-modules": [
+                    "airflow_provider_twilio_push.triggers.twilio_push",
+                    "airflow_provider_twilio_push.triggers.campaign",
+                ],
             }
         ],
         "sensors": [
@@ -81,7 +84,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_provider_twilio_push.operators.twilio_push"],
+                "python-modules": [
+                    "airflow_provider_twilio_push.operators.twilio_push",
+                    "airflow_provider_twilio_push.operators.campaign",
+                ],
             }
         ],
         "notifications": ["airflow_provider_twilio_push.notifications.twilio_push.TwilioPushNotifier"],

@@ -70,9 +70,15 @@ def test_every_module_and_the_connection_types_hook_class_import(info: dict[str,
     }
     assert modules == {
         "hooks": ["airflow_provider_twilio_push.hooks.twilio_push"],
-        "triggers": ["airflow_provider_twilio_push.triggers.twilio_push"],
+        "triggers": [
+            "airflow_provider_twilio_push.triggers.twilio_push",
+            "airflow_provider_twilio_push.triggers.campaign",
+        ],
         "sensors": ["airflow_provider_twilio_push.sensors.twilio_push"],
-        "operators": ["airflow_provider_twilio_push.operators.twilio_push"],
+        "operators": [
+            "airflow_provider_twilio_push.operators.twilio_push",
+            "airflow_provider_twilio_push.operators.campaign",
+        ],
     }
     for names in modules.values():
         for module in names:

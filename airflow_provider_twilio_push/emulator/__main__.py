@@ -33,7 +33,10 @@ def _ratio(text: str) -> float:
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
     return value
@@ -53,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="makes ids and faults reproducible")
     parser.add_argument(
         "--duration", type=_seconds, default=2.0, help="seconds a send takes to process (default: 2)"
+    )
+    parser.add_argument(
+        "--listing-delay",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds after a send's 202 before its notifications show up in GET /v1/PushNotifications "
+        "listings (default: 0)",
     )
     parser.add_argument("--failure-ratio", type=_ratio, default=0.0, help="default for sends")
     parser.add_argument("--unaddressable-ratio", type=_ratio, default=0.0, help="default for sends")
@@ -86,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         auth_token=args.auth_token,
         seed=args.seed,
         defaults=Defaults(args.duration, args.failure_ratio, args.unaddressable_ratio),
+        listing_delay=args.listing_delay,
         log_level=args.log_level,
         exit_with_parent=args.exit_with_parent,
     )

@@ -20,17 +20,17 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from airflow_provider_twilio_push.emulator.send_validation import USER_ID_RE, validate_send
-from airflow_provider_twilio_push.emulator.state import (
+from airflow_provider_twilio_push.emulator.faults import FaultDecision
+from airflow_provider_twilio_push.emulator.operation import (
     NOTIFICATION_ID_RE,
     NOTIFICATION_STATUSES,
     OPERATION_ID_RE,
     PROVIDERS,
     STATUSES,
-    EmulatorState,
-    FaultDecision,
     Operation,
 )
+from airflow_provider_twilio_push.emulator.send_validation import USER_ID_RE, validate_send
+from airflow_provider_twilio_push.emulator.state import EmulatorState
 from airflow_provider_twilio_push.emulator.wire import (
     ROUTE_ERRORS,
     ROUTE_GET,
@@ -283,7 +283,7 @@ class EmulatorApp:
                     405, f"Method {method} not allowed here", [(b"allow", ", ".join(allowed).encode())]
                 )
             self._authenticate(scope)
-            decision = state.decide_fault(route)
+            decision = state.injector.decide(route)
             # The contract: 429 and 503 say when to retry, in seconds.
             retry_after = [(b"retry-after", str(state.faults.retry_after).encode())]
             if decision.kind == "429":

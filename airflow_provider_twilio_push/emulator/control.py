@@ -28,7 +28,8 @@ class EmulatorControlError(RuntimeError):
 
 
 class EmulatorControl:
-    """Drive a running emulator: scenarios, cancel, clock, faults, defaults, counters, reset."""
+    """Drive a running emulator: scenarios, cancel, clock, faults, defaults, listing delay,
+    counters, recipient counts, reset."""
 
     def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -96,7 +97,8 @@ class EmulatorControl:
         return result
 
     def reset(self) -> None:
-        """Forget operations, faults, defaults and counters; the clock is real time again."""
+        """Forget operations, faults and counters, restore the defaults and the listing delay of
+        the command line; the clock is real time again."""
         self._call("POST", "/reset")
 
     def faults(self) -> dict[str, Any]:
@@ -105,7 +107,9 @@ class EmulatorControl:
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """Replace the faults: rate_429, rate_500, rate_503, rate_drop, rate_malformed, rate_slow,
-        slow_seconds, retry_after, rps_limit, routes (route templates, None for all)."""
+        slow_seconds, retry_after, rps_limit, routes (route templates, None for all), skip (the
+        first requests of those routes that are never faulted), max_faults (no more after that
+        many, None for no limit)."""
         result: dict[str, Any] = self._call("PUT", "/faults", faults)
         return result
 
@@ -120,6 +124,29 @@ class EmulatorControl:
         """Replace what sends get: duration, failure_ratio, unaddressable_ratio."""
         result: dict[str, Any] = self._call("PUT", "/defaults", defaults)
         return result
+
+    def listing_delay(self) -> float:
+        """Seconds after a send's 202 before its notifications show up in listings."""
+        result: dict[str, float] = self._call("GET", "/listing-delay")
+        return result["seconds"]
+
+    def set_listing_delay(self, seconds: float) -> float:
+        """From now on, a send's notifications show up in ``GET /v1/PushNotifications`` listings
+        only ``seconds`` (on the emulated clock) after its 202; ``reset`` restores the
+        ``--listing-delay`` of the command line. Sends accepted before keep their delay."""
+        result: dict[str, float] = self._call("PUT", "/listing-delay", {"seconds": seconds})
+        return result["seconds"]
+
+    def recipient_counts(self, *, min_count: int = 1) -> dict[str, int]:
+        """For every recipient address (the device token, or the userId of a user recipient):
+        how many notifications all the sends accepted since the last reset created for it.
+
+        The exactly-once judge: each address of an audience sent once maps to 1. Unaddressable
+        recipients get no notification and are left out; ``min_count=2`` lists only the
+        addresses that got more than one.
+        """
+        result: dict[str, dict[str, int]] = self._call("GET", f"/recipient-counts?min_count={min_count}")
+        return result["counts"]
 
     def counters(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/counters")

@@ -1,4 +1,5 @@
-"""The control API under /_emulator: scenarios, cancel, clock, faults, defaults, counters, reset.
+"""The control API under /_emulator: scenarios, cancel, clock, faults, defaults, listing delay,
+counters, recipient counts, reset.
 
 It needs no authentication (the emulator only listens on loopback) and is not counted.
 """
@@ -15,13 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_twilio_push.emulator.state import (
-    EXCLUSIVE_FAULTS,
-    Defaults,
-    EmulatorState,
-    Faults,
-    Operation,
-)
+from airflow_provider_twilio_push.emulator.faults import EXCLUSIVE_FAULTS, Faults
+from airflow_provider_twilio_push.emulator.operation import Operation
+from airflow_provider_twilio_push.emulator.state import Defaults, EmulatorState
 from airflow_provider_twilio_push.emulator.wire import ROUTES, ApiError, dumps, error_body
 
 MAX_SECONDS = 366 * 24 * 3600
@@ -35,6 +32,8 @@ FAULT_FIELDS = (
     "retry_after",
     "rps_limit",
     "routes",
+    "skip",
+    "max_faults",
 )
 
 
@@ -83,7 +82,7 @@ def _ratios(failure_ratio: float, unaddressable_ratio: float) -> None:
 
 
 def _faults(data: dict[str, Any]) -> Faults:
-    rates = {
+    rates: dict[str, float] = {
         name: _number(data, name, minimum=0, maximum=1) or 0.0 for name in (*EXCLUSIVE_FAULTS, "rate_slow")
     }
     if sum(rates[name] for name in EXCLUSIVE_FAULTS) > 1 + 1e-9:
@@ -101,6 +100,8 @@ def _faults(data: dict[str, Any]) -> Faults:
         retry_after=1 if retry_after is None else retry_after,
         rps_limit=_number(data, "rps_limit", minimum=0.001, maximum=1e9),
         routes=routes,
+        skip=_number(data, "skip", minimum=0, maximum=MAX_TOTAL, integer=True) or 0,
+        max_faults=_number(data, "max_faults", minimum=0, maximum=MAX_TOTAL, integer=True),
     )
 
 
@@ -207,6 +208,21 @@ def control_app(state: EmulatorState) -> Starlette:
     async def counters(request: Request) -> Response:
         return _json(state.counters.to_json())
 
+    async def listing_delay(request: Request) -> Response:
+        if request.method == "PUT":
+            data = await _body(request, ("seconds",), "a listing delay")
+            seconds = _number(data, "seconds", minimum=0, maximum=MAX_SECONDS)
+            if seconds is None:
+                raise ApiError(400, "seconds is required: the delay in seconds, 0 for none")
+            state.listing_delay = float(seconds)
+        return _json({"seconds": state.listing_delay})
+
+    async def recipient_counts(request: Request) -> Response:
+        raw = request.query_params.get("min_count", "1")
+        if not raw.isdigit():
+            raise ApiError(400, f"min_count must be an integer >= 0, got {raw!r}")
+        return _json({"counts": state.recipient_counts(int(raw))})
+
     routes = [
         Route("/_emulator/info", info, methods=["GET"]),
         Route("/_emulator/operations", create_operation, methods=["POST"]),
@@ -217,6 +233,8 @@ def control_app(state: EmulatorState) -> Starlette:
         Route("/_emulator/faults", faults, methods=["GET", "PUT"]),
         Route("/_emulator/defaults", defaults, methods=["GET", "PUT"]),
         Route("/_emulator/counters", counters, methods=["GET"]),
+        Route("/_emulator/listing-delay", listing_delay, methods=["GET", "PUT"]),
+        Route("/_emulator/recipient-counts", recipient_counts, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,

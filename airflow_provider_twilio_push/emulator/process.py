@@ -49,6 +49,7 @@ class EmulatorProcess:
         account_sid: str = DEFAULT_ACCOUNT_SID,
         auth_token: str = DEFAULT_AUTH_TOKEN,
         seed: int = DEFAULT_SEED,
+        listing_delay: float = 0.0,
         args: Sequence[str] = (),
         startup_timeout: float = 30.0,
         stop_timeout: float = 10.0,
@@ -70,6 +71,8 @@ class EmulatorProcess:
             auth_token,
             "--seed",
             str(seed),
+            "--listing-delay",
+            str(listing_delay),
             "--exit-with-parent",
             *args,
         ]

@@ -9,12 +9,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from airflow_provider_twilio_push.emulator.state import PROVIDERS, Recipient, SendDetails, stable_hash
+from airflow_provider_twilio_push.emulator.ids import stable_hash
+from airflow_provider_twilio_push.emulator.operation import PROVIDERS, SendDetails
+from airflow_provider_twilio_push.emulator.recipients import APN, USER, Recipients
 from airflow_provider_twilio_push.emulator.wire import ApiError, describe, parse_rfc3339
 
 SEND_FIELDS = ("to", "content", "from", "priority", "sound", "schedule", "tags")
 PRIORITIES = ("HIGH", "LOW")
 PROVIDER_KEYS = ("apn", "fcm")
+#: Twilio's API reference: "The `to` array accepts up to 10,000 recipients" (the OpenAPI document
+#: states no maxItems; the stricter rule wins).
+MAX_RECIPIENTS = 10_000
 MAX_TAGS = 10
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
@@ -64,7 +69,7 @@ def validate_send(body: Any, now: float) -> tuple[SendDetails, float | None]:
     if problems.found:
         raise ApiError.invalid(problems.found)
     details = SendDetails(
-        recipients=tuple(recipients),
+        recipients=recipients,
         sender=sender,
         priority=body.get("priority", "HIGH"),
         sound=sound,
@@ -75,17 +80,24 @@ def validate_send(body: Any, now: float) -> tuple[SendDetails, float | None]:
     return details, send_at
 
 
-def _recipients(body: dict[str, Any], problems: _Problems) -> list[Recipient]:
+def _recipients(body: dict[str, Any], problems: _Problems) -> Recipients:
     if "to" not in body:
         problems.add("$.to", "Missing required field 'to': a list of recipients")
-        return []
+        return Recipients([], b"")
     to = body["to"]
     if not isinstance(to, list):
         problems.add("$.to", f"to must be a list of recipients, got {describe(to)}")
-        return []
+        return Recipients([], b"")
     if not to:
         problems.add("$.to", "to must contain at least 1 recipient")
-    recipients = []
+    elif len(to) > MAX_RECIPIENTS:
+        problems.add(
+            "$.to",
+            f"to has {len(to):,} recipients; a send accepts at most {MAX_RECIPIENTS:,}: "
+            "split the audience into sends of 10,000 or fewer",
+        )
+    addresses: list[str] = []
+    flags = bytearray()
     for i, item in enumerate(to):
         path = f"$.to[{i}]"
         if not isinstance(item, dict):
@@ -99,11 +111,13 @@ def _recipients(body: dict[str, Any], problems: _Problems) -> list[Recipient]:
         else:
             recipient = _token_recipient(item, i, path, problems)
         if recipient is not None:
-            recipients.append(recipient)
-    return recipients
+            addresses.append(recipient[0])
+            flags.append(recipient[1])
+    return Recipients(addresses, flags)
 
 
-def _user_recipient(item: dict[str, Any], i: int, path: str, problems: _Problems) -> Recipient | None:
+def _user_recipient(item: dict[str, Any], i: int, path: str, problems: _Problems) -> tuple[str, int] | None:
+    """The user id and its flags (the emulator picks the provider of the user's device)."""
     if "token" in item or "provider" in item:
         problems.add(path, f"to[{i}] must be either {{token, provider}} or {{userId}}, not both")
         return None
@@ -115,10 +129,11 @@ def _user_recipient(item: dict[str, Any], i: int, path: str, problems: _Problems
             f"got {user_id!r}",
         )
         return None
-    return Recipient(PROVIDERS[stable_hash("user", user_id) & 1], user_id=user_id)
+    return user_id, USER | (APN if stable_hash("user", user_id) & 1 else 0)
 
 
-def _token_recipient(item: dict[str, Any], i: int, path: str, problems: _Problems) -> Recipient | None:
+def _token_recipient(item: dict[str, Any], i: int, path: str, problems: _Problems) -> tuple[str, int] | None:
+    """The token and its flags."""
     token = item.get("token")
     provider = item.get("provider")
     ok = True
@@ -131,7 +146,7 @@ def _token_recipient(item: dict[str, Any], i: int, path: str, problems: _Problem
             f"{path}.provider", f"to[{i}].provider must be one of {', '.join(PROVIDERS)}, got {provider!r}"
         )
         ok = False
-    return Recipient(str(provider), token=str(token)) if ok else None
+    return (str(token), APN if provider == "APN" else 0) if ok else None
 
 
 def _variables(item: dict[str, Any], path: str, problems: _Problems) -> None:

@@ -67,6 +67,7 @@ def serve(
     seed: int,
     defaults: Defaults,
     log_level: str,
+    listing_delay: float = 0.0,
     exit_with_parent: bool = False,
 ) -> int:
     """Serve until SIGINT or SIGTERM; the exit status (0 after a clean stop)."""
@@ -83,7 +84,12 @@ def serve(
     bound_port = sock.getsockname()[1]
     base_url = f"http://[{host}]:{bound_port}" if ":" in host else f"http://{host}:{bound_port}"
     state = EmulatorState(
-        account_sid=account_sid, auth_token=auth_token, seed=seed, defaults=defaults, base_url=base_url
+        account_sid=account_sid,
+        auth_token=auth_token,
+        seed=seed,
+        defaults=defaults,
+        base_url=base_url,
+        listing_delay=listing_delay,
     )
     config = uvicorn.Config(
         create_app(state),

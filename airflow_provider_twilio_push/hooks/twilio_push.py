@@ -545,7 +545,7 @@ class TwilioPushHook(BaseHook):
     ) -> str:
         """Send push notifications (``POST /v1/PushNotifications``); return the operation id.
 
-        :param to: The recipients (Twilio sets no maximum): devices ``{"token": "...", "provider":
+        :param to: The recipients, at most 10,000 (Twilio's limit a send): devices ``{"token": "...", "provider":
             "FCM"}`` (or ``"APN"``) and/or users ``{"userId": "comms_pushnotificationuser_..."}``,
             each with optional ``variables`` (a dict of strings for the content's Liquid variables).
         :param content: ``{"body": ...}`` (required), with an optional ``title`` (Twilio's default:

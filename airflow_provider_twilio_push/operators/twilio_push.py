@@ -21,10 +21,17 @@ from airflow_provider_twilio_push.core.request import (
     validate_max_failed,
     validate_max_failure_rate,
     validate_poll_interval,
+    validate_recheck_delay,
     wait_timeout_seconds,
 )
 from airflow_provider_twilio_push.exceptions import TwilioPushAPIError, TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+from airflow_provider_twilio_push.ledger import (
+    DEFAULT_RECHECK_DELAY,
+    ChunkSender,
+    TaskChunks,
+    check_user_tags,
+)
 from airflow_provider_twilio_push.models import (
     Operation,
     OperationError,
@@ -292,12 +299,15 @@ class TwilioPushSendOperator(BaseOperator):
     operation as a JSON-safe dict (like the sensor's), and the id is also pushed under the
     XCom key ``operation_id`` as soon as Twilio accepts the send.
 
-    A send is never retried after an answer that leaves in doubt whether Twilio accepted it
-    (5xx, a lost connection): see :meth:`TwilioPushHook.send_push_notifications`. For the same
-    reason the task's own ``retries`` default to 0 here: a retried task sends again.
+    The send is exactly-once (``ledger.py``): it carries a tag derived from the task instance, so
+    that after an answer that leaves in doubt whether Twilio accepted it (5xx, a lost connection),
+    and before a retried task sends, Twilio is asked whether it accepted the send, whose operation
+    is then adopted instead of sending again. Task retries are therefore safe: ``retries`` default
+    to Airflow's own. Where the send's fate cannot be established, the task fails without retrying.
 
     :param to: Recipients (templated), e.g. ``[{"token": "...", "provider": "FCM"}]`` or
-        ``[{"userId": "comms_pushnotificationuser_..."}]``; no maximum.
+        ``[{"userId": "comms_pushnotificationuser_..."}]``; at most 10,000 (a larger audience:
+        :class:`~airflow_provider_twilio_push.operators.campaign.TwilioPushCampaignOperator`).
     :param content: The notification (templated): a ``body``, an optional ``title`` and
         ``providerPassthrough``.
     :param from_: Sender (templated): an App name (``"my_app"``) or ``{"appName": ...}`` or
@@ -306,12 +316,15 @@ class TwilioPushSendOperator(BaseOperator):
     :param sound: The name of the sound to play (templated).
     :param schedule: When to send, at most 30 days ahead (aware datetime, ISO string or
         ``{"sendAt": [...]}``; templated).
-    :param tags: Up to 10 key/values of ``a-z A-Z 0-9 . _ ~ -`` (templated).
+    :param tags: Up to 9 key/values of ``a-z A-Z 0-9 . _ ~ -`` (templated); the tenth is the
+        send's own ``airflow-chunk`` tag.
     :param wait_for_completion: Then wait until the operation is COMPLETED or CANCELED.
     :param deferrable: Wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: Seconds between polls while waiting.
     :param wait_timeout: How long to wait at most (seconds or timedelta).
     :param fail_on_canceled: While waiting, fail when the operation ends CANCELED.
+    :param recheck_delay: Seconds to wait after an uncertain answer before asking Twilio whether
+        it accepted the send (it may list a send's notifications a moment after accepting it).
     """
 
     template_fields: Sequence[str] = ("to", "content", "from_", "sound", "schedule", "tags")
@@ -334,11 +347,12 @@ class TwilioPushSendOperator(BaseOperator):
         poll_interval: float = 30.0,
         wait_timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
         fail_on_canceled: bool = True,
+        recheck_delay: float = DEFAULT_RECHECK_DELAY,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("retries", 0)
         super().__init__(**kwargs)
         validate_poll_interval(poll_interval)
+        validate_recheck_delay(recheck_delay)
         self.to = to
         self.content = content
         self.from_ = from_
@@ -352,21 +366,28 @@ class TwilioPushSendOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout_seconds(wait_timeout)
         self.fail_on_canceled = fail_on_canceled
+        self.recheck_delay = recheck_delay
 
     @cached_property
     def hook(self) -> TwilioPushHook:
         return TwilioPushHook(self.twilio_push_conn_id)
 
     def execute(self, context: Context) -> Any:
-        operation_id = self.hook.send_push_notifications(
-            self.to,
-            self.content,
+        check_user_tags(self.tags)
+        task = TaskChunks.of(context)
+        sender = ChunkSender(
+            self.hook,
+            self.log,
+            content=self.content,
             from_=self.from_,
             priority=self.priority,
             sound=self.sound,
             schedule=self.schedule,
             tags=self.tags,
+            check_first=task.retried,
+            recheck_delay=self.recheck_delay,
         )
+        operation_id = sender.send(0, self.to, task.tag(0)).operation_id
         self.log.info("Twilio accepted the send: operation %s.", operation_id)
         if not self.wait_for_completion:
             return operation_id
@@ -413,8 +434,8 @@ class TwilioPushSendOperator(BaseOperator):
 
 @contextmanager
 def _sent_already(operation_id: str | None) -> Iterator[None]:
-    """Around waiting for a send Twilio accepted: an error fails the task without a retry, which
-    would send the notifications again."""
+    """Around waiting for a send Twilio accepted: a permanent error fails the task without a retry,
+    which would adopt the send and meet the same error."""
     try:
         yield
     except TwilioPushError as exc:
@@ -425,6 +446,6 @@ def _sent_already(operation_id: str | None) -> Iterator[None]:
         )
         raise AirflowFailException(
             f"Twilio accepted the send: the notifications of {which} went out, but waiting for it "
-            f"failed: {exc}. The task fails without retrying, since a retry would send them again; "
-            f"watch the operation with {sensor}."
+            f"failed: {exc}. The task fails without retrying (a retry would not send them again, but "
+            f"would meet the same error); watch the operation with {sensor}."
         ) from exc

@@ -73,6 +73,11 @@ INVALID_SENDS: list[tuple[Any, str, str]] = [
     ({"to": RECIPIENT, "content": CONTENT}, "$.to", "to must be a list of recipients, got an object"),
     ({"to": [], "content": CONTENT}, "$.to", "to must contain at least 1 recipient"),
     (
+        {"to": [RECIPIENT] * 10_001, "content": CONTENT},
+        "$.to",
+        "to has 10,001 recipients; a send accepts at most 10,000",
+    ),
+    (
         {"to": ["t"], "content": CONTENT},
         "$.to[0]",
         "to[0] must be an object: {token, provider} or {userId}, got a string",
@@ -215,9 +220,9 @@ CLIENT_SENDS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         },
     ),
     (
-        "no-maximum-of-recipients",
-        {"to": [DEVICE] * 10_001, "content": BODY},
-        {"to": [DEVICE] * 10_001, "content": BODY},
+        "the-most-recipients-a-send-accepts",
+        {"to": [DEVICE] * 10_000, "content": BODY},
+        {"to": [DEVICE] * 10_000, "content": BODY},
     ),
     (
         "content-title-and-passthrough",

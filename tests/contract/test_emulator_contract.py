@@ -25,7 +25,12 @@ UNKNOWN_NOTIFICATION = "comms_pushnotification_01h9krwprkeee8fzqspvwy6nq8"
 
 #: Bodies the contract accepts and the emulator refuses, on purpose (docs/emulator.md says why).
 STRICTER = {
-    "$.to": {"to must contain at least 1 recipient"},
+    # Twilio's API reference: "The `to` array accepts up to 10,000 recipients"; the OpenAPI
+    # document states no maxItems.
+    "$.to": {
+        "to must contain at least 1 recipient",
+        "to has 10,001 recipients; a send accepts at most 10,000",
+    },
     "$.to[0].token": {"got an empty string"},
     "$.schedule.sendAt": {"got an empty list"},
     "$.scheduled": {"Unknown field 'scheduled'"},

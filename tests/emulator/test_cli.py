@@ -178,3 +178,28 @@ def _alive(pid: int) -> bool:
 def test_a_process_that_cannot_start_says_why() -> None:
     with pytest.raises(RuntimeError, match="exited with status 2"):
         EmulatorProcess(host="10.1.2.3").start()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-1", "must be a number of seconds >= 0, got -1"),
+        ("soon", "must be a number of seconds >= 0, got soon"),
+    ],
+)
+def test_a_bad_listing_delay_is_refused(value: str, message: str) -> None:
+    result = subprocess.run([*MODULE, "--listing-delay", value], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert f"argument --listing-delay: {message}" in result.stderr
+    assert result.stdout == ""
+
+
+def test_the_listing_delay_flag_sets_the_delay() -> None:
+    proc, lines = _start("--port", "0", "--listing-delay", "1.5")
+    try:
+        match = READY_RE.fullmatch(lines[0])
+        assert match, lines
+        response = httpx.get(f"{match.group(1)}/_emulator/listing-delay", trust_env=False)
+        assert response.json() == {"seconds": 1.5}
+    finally:
+        assert _stop(proc) == 0

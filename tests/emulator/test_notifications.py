@@ -260,3 +260,48 @@ def test_fetching_one_notification(frozen: EmulatorHandle, api: httpx.Client) ->
     frozen.control.advance(8 * 86400)
     assert_error(api.get(f"{NOTIFICATIONS}/{listed[0]['id']}"), 404, "records are kept 7 days")
     assert _all(api) == []
+
+
+def test_tags_match_only_sends_that_have_all_of_them(frozen: EmulatorHandle, api: httpx.Client) -> None:
+    control = frozen.control
+    control.set_defaults(duration=0)
+    both = send_push(api, to=[{"token": "a", "provider": "FCM"}], tags={"campaign": "spring", "chunk": "1"})
+    one = send_push(api, to=[{"token": "b", "provider": "FCM"}], tags={"campaign": "spring"})
+    other = send_push(api, to=[{"token": "c", "provider": "APN"}], tags={"campaign": "spring", "chunk": "2"})
+    send_push(api, to=[{"token": "d", "provider": "APN"}])  # no tags
+    control.create_operation(total=3, duration=0)  # scenarios have no tags
+
+    def tokens(**params: Any) -> list[str]:
+        return [item["to"]["token"] for item in _all(api, **params)]
+
+    assert tokens(tags="campaign:spring;") == ["c", "b", "a"]
+    assert tokens(tags="chunk:1;campaign:spring;") == tokens(tags="campaign:spring;chunk:1;") == ["a"]
+    assert tokens(tags="campaign:spring;chunk:3;") == []  # same key, other value
+    assert tokens(tags="campaign:spring;chunk:1;extra:x;") == []  # one more than the send had
+    assert tokens(tags="Campaign:spring;") == tokens(tags="campaign:Spring;") == []  # case matters
+    # The campaign operator's confirmation of a candidate operation: its id and its chunk's tag.
+    assert tokens(operationId=both, tags="chunk:1;") == ["a"]
+    assert tokens(operationId=other, tags="chunk:1;") == []
+    assert tokens(operationId=one, tags="campaign:spring;") == ["b"]
+
+
+def test_an_operation_id_lists_that_operation_only_and_an_unknown_one_nothing(
+    frozen: EmulatorHandle, api: httpx.Client
+) -> None:
+    control = frozen.control
+    first = send_push(api, to=[{"token": f"t{i}", "provider": "FCM"} for i in range(5)])
+    second = control.create_operation(total=4)["id"]
+    assert [item["to"]["token"] for item in _all(api, operationId=first, pageSize=2)] == [
+        f"t{i}" for i in range(5)
+    ]
+    assert len(_all(api, operationId=second)) == 4
+    assert _all(api, operationId="comms_operation_01h9krwprkeee8fzqspvwy6nq8") == []
+
+
+def test_a_tag_filter_pages_through_a_10000_recipient_send(frozen: EmulatorHandle, api: httpx.Client) -> None:
+    frozen.control.set_defaults(duration=0)
+    to = [{"token": f"device-{i:05d}", "provider": "FCM"} for i in range(10_000)]
+    send_push(api, to=to, tags={"chunk": "big"})
+    send_push(api, to=[{"token": "late", "provider": "APN"}], tags={"chunk": "small"})
+    listed = _all(api, tags="chunk:big;", pageSize=1000)
+    assert [item["to"]["token"] for item in listed] == [r["token"] for r in to]

@@ -123,11 +123,26 @@ def test_default_ratios_apply_to_the_other_tokens(
     assert (op["stats"]["unaddressable"], op["stats"]["failed"], op["stats"]["sent"]) == (2, 5, 2)
 
 
-def test_the_contract_sets_no_maximum_of_recipients(
-    frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client
+def test_a_send_accepts_10000_recipients(frozen: EmulatorHandle, get_op: GetOp, api: httpx.Client) -> None:
+    op = get_op(send_push(api, to=_to(*(f"d{i}" for i in range(10_000)))))
+    assert op["stats"]["total"] == 10_000
+
+
+@pytest.mark.parametrize("count", [10_001, 50_000])
+def test_a_send_of_more_than_10000_recipients_is_400_and_creates_nothing(
+    emulator: EmulatorHandle, api: httpx.Client, count: int
 ) -> None:
-    op = get_op(send_push(api, to=_to(*(f"d{i}" for i in range(10_001)))))
-    assert op["stats"]["total"] == 10_001
+    response = api.post(SEND, json={"to": _to(*(f"d{i}" for i in range(count))), "content": CONTENT})
+    errors = assert_error(
+        response,
+        400,
+        f"to has {count:,} recipients; a send accepts at most 10,000: "
+        "split the audience into sends of 10,000 or fewer",
+        "$.to",
+    )
+    assert [error["code"] for error in errors] == [20001]
+    assert api.get(OPERATIONS).json()["operations"] == []
+    assert emulator.control.recipient_counts() == {}
 
 
 def test_users_and_personalization_are_accepted(

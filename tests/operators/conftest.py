@@ -28,6 +28,12 @@ class RecordingTI:
     def __init__(self, upstream: dict[str, Any] | None = None) -> None:
         self.upstream = upstream or {}
         self.pushed: list[tuple[str, Any]] = []
+        # What the chunk tags of the exactly-once sends are derived from.
+        self.dag_id = "test_dag"
+        self.run_id = "manual__2024-01-15T09:30:00+00:00"
+        self.task_id = "send"
+        self.map_index = -1
+        self.try_number = 1
 
     def xcom_push(self, key: str, value: Any) -> None:
         assert json.loads(json.dumps(value)) == value, f"XCom {key!r} is not JSON-safe: {value!r}"

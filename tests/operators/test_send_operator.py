@@ -1,4 +1,4 @@
-"""TwilioPushSendOperator (issue 6): templated sends, the operation id, waiting, no retries by default."""
+"""TwilioPushSendOperator (issues 6, 22): templated sends, the operation id, waiting, exactly-once sends."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ import httpx
 import pendulum
 import pytest
 import respx
-from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSensorTimeout, TaskDeferred
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseOperator,
+    TaskDeferred,
+)
 from airflow.sdk import DAG
 
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
-from airflow_provider_twilio_push.exceptions import (
-    TwilioPushInvalidInputError,
-    TwilioPushSendUncertainError,
-)
+from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+from airflow_provider_twilio_push.ledger import chunk_digest
 from airflow_provider_twilio_push.models import OperationStatus
 from airflow_provider_twilio_push.operators.twilio_push import TwilioPushSendOperator
 from airflow_provider_twilio_push.sensors.twilio_push import TwilioPushOperationSensor
@@ -117,7 +120,7 @@ def test_to_and_content_render_from_an_upstream_xcom_and_params(
         "from": {"appName": "shoes_shop"},
         "sound": "ding",
         "schedule": {"sendAt": [when]},
-        "tags": {"product": "shoes"},
+        "tags": {"product": "shoes", "airflow-chunk": chunk_digest("test_dag", ti.run_id, "send", -1, 0)},
     }
 
 
@@ -154,26 +157,119 @@ def test_a_list_template_without_native_rendering_is_refused_before_sending(
     assert route.call_count == 0
 
 
-def test_a_503_fails_the_task_after_one_post_without_waiting(
+def test_a_503_twilio_did_not_accept_is_sent_again_after_asking_twilio(
     api_mock: respx.MockRouter, context: dict[str, Any], ti: RecordingTI
 ) -> None:
-    route = api_mock.post(SEND_PATH).respond(503, json={"code": 20503, "message": "Unavailable"})
-    operator = send_operator(wait_for_completion=True, deferrable=True)
+    post = api_mock.post(SEND_PATH).mock(
+        side_effect=[
+            httpx.Response(503, json={"code": 20503, "message": "Unavailable"}),
+            httpx.Response(202, json=ACCEPTED),
+        ]
+    )
+    listed = api_mock.get(SEND_PATH).respond(
+        200, json={"pushNotifications": [], "pagination": {"next": None}}
+    )
+    operator = send_operator(recheck_delay=0)
 
-    with pytest.raises(TwilioPushSendUncertainError) as caught:
+    assert operator.execute(context) == OPERATION_ID
+
+    tag = chunk_digest("test_dag", ti.run_id, "send", -1, 0)
+    assert post.call_count == 2
+    assert [json.loads(call.request.content)["tags"] for call in post.calls] == [{"airflow-chunk": tag}] * 2
+    assert listed.call_count == 1
+    assert listed.calls[0].request.url.params["tags"] == f"airflow-chunk:{tag};"
+
+
+def test_a_500_twilio_accepted_is_adopted_not_sent_again(
+    twilio_push_emulator: EmulatorHandle, context: dict[str, Any], airflow_logs: Any
+) -> None:
+    control = twilio_push_emulator.control
+    control.set_faults(rate_500=1, routes=[SEND_ROUTE])
+    operator = send_operator(recheck_delay=0)
+
+    with airflow_logs(operator.log) as entries:
+        operation_id = operator.execute(context)
+
+    control.clear_faults()
+    operations = TwilioPushHook().list_operations().operations
+    assert [op.id for op in operations] == [operation_id]
+    assert control.request_count(SEND_ROUTE) == 1
+    tag = chunk_digest("test_dag", context["ti"].run_id, "send", -1, 0)
+    assert any(
+        entry["event"]
+        == f"Chunk 0 (tag airflow-chunk:{tag}) was accepted already: adopting operation {operation_id} "
+        "instead of sending it again."
+        for entry in entries
+    ), entries
+
+
+def test_a_retried_task_adopts_the_send_of_its_earlier_try(
+    twilio_push_emulator: EmulatorHandle, context: dict[str, Any], ti: RecordingTI
+) -> None:
+    first = send_operator().execute(context)
+    ti.try_number = 2
+
+    assert send_operator().execute(context) == first
+    assert twilio_push_emulator.control.request_count(SEND_ROUTE) == 1
+
+    # Another run of the same task is another send.
+    ti.run_id = "manual__2024-01-16T09:30:00+00:00"
+    assert send_operator().execute(context) != first
+    assert twilio_push_emulator.control.request_count(SEND_ROUTE) == 2
+
+
+def test_a_send_whose_fate_cannot_be_told_fails_without_retry_naming_its_tag(
+    twilio_push_emulator: EmulatorHandle, context: dict[str, Any], fast_hook: Any
+) -> None:
+    control = twilio_push_emulator.control
+    control.set_faults(rate_500=1)  # the send, then every lookup
+    operator = fast_hook(send_operator(recheck_delay=0, retries=3))
+
+    with pytest.raises(AirflowFailException) as caught:
         operator.execute(context)
 
+    tag = chunk_digest("test_dag", context["ti"].run_id, "send", -1, 0)
     assert str(caught.value).startswith(
-        f"Twilio Push API answered 503 Service Unavailable to POST {SEND_PATH}: Unavailable (Twilio error "
-        "20503). Twilio may have accepted this send anyway, so it was not retried"
+        f"Could not tell whether Twilio accepted the chunk tagged airflow-chunk:{tag}: Twilio Push API "
+        "answered 500 Internal Server Error to GET /v1/PushNotifications"
     )
-    assert route.call_count == 1
-    assert ti.pushed == []
+    assert str(caught.value).endswith(
+        f"It is not sent again blindly; check GET /v1/PushNotifications?tags=airflow-chunk:{tag}; before "
+        "running the task again."
+    )
+    assert control.request_count(SEND_ROUTE) == 1
 
 
-def test_retries_default_to_zero() -> None:
-    # A retried task would send the notifications again.
-    assert send_operator().retries == 0
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        (
+            {f"k{i}": "v" for i in range(10)},
+            "Invalid tags: 10 tags leave no room for the tag 'airflow-chunk' that makes every send "
+            "exactly-once (Twilio takes at most 10 a send); expected at most 9.",
+        ),
+        (
+            {"airflow-chunk": "mine"},
+            "Invalid tags: the key 'airflow-chunk' is this provider's own (it identifies each chunk sent); "
+            "use another key.",
+        ),
+    ],
+)
+def test_tags_that_leave_no_room_for_the_chunk_tag_are_refused_before_sending(
+    api_mock: respx.MockRouter, context: dict[str, Any], tags: dict[str, str], message: str
+) -> None:
+    route = api_mock.post(SEND_PATH).respond(202, json=ACCEPTED)
+
+    with pytest.raises(TwilioPushInvalidInputError) as caught:
+        send_operator(tags=tags).execute(context)
+
+    assert str(caught.value) == message
+    assert route.call_count == 0
+
+
+def test_retries_default_to_airflows_own() -> None:
+    # Retried tasks adopt what Twilio accepted: retries are safe, and default_args apply.
+    assert send_operator().retries == BaseOperator(task_id="plain").retries
     assert send_operator(retries=2).retries == 2
 
 
@@ -341,8 +437,9 @@ def test_execute_complete_of_a_task_deferred_by_0_1_0_takes_the_id_from_the_even
         operator.execute_complete(context, event("error", None, message))
     assert str(caught.value) == (
         "Twilio accepted the send: the notifications of the operation went out, but waiting for it "
-        f"failed: {message}. The task fails without retrying, since a retry would send them again; "
-        "watch the operation with TwilioPushOperationSensor (the id is this task's XCom operation_id)."
+        f"failed: {message}. The task fails without retrying (a retry would not send them again, but "
+        "would meet the same error); watch the operation with TwilioPushOperationSensor (the id is this "
+        "task's XCom operation_id)."
     )
 
 
@@ -430,8 +527,9 @@ def test_worker_wait_times_out(twilio_push_emulator: EmulatorHandle, context: di
 def went_out(detail: str) -> str:
     return (
         f"Twilio accepted the send: the notifications of operation {OPERATION_ID} went out, but waiting "
-        f"for it failed: {detail}. The task fails without retrying, since a retry would send them again; "
-        f"watch the operation with TwilioPushOperationSensor(operation_id='{OPERATION_ID}')."
+        f"for it failed: {detail}. The task fails without retrying (a retry would not send them again, "
+        f"but would meet the same error); watch the operation with "
+        f"TwilioPushOperationSensor(operation_id='{OPERATION_ID}')."
     )
 
 

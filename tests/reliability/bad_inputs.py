@@ -479,6 +479,15 @@ CASES: list[Case] = [
         0,
     ),
     Case(
+        "10001-recipients",
+        "more recipients than Twilio accepts in a send",
+        f"{_SEND}([{_TO}] * 10_001, {_HI})",
+        TwilioPushInvalidInputError,
+        "Invalid to: 10,001 recipients; Twilio accepts at most 10,000 a send. Send a larger audience with "
+        "TwilioPushCampaignOperator, which sends it in chunks of at most 10,000 (an operation each).",
+        0,
+    ),
+    Case(
         "11-tags",
         "11 tags",
         f'{_SEND}([{_TO}], {_HI}, tags={{f"k{{i}}": "v" for i in range(11)}})',
