@@ -262,7 +262,8 @@ def watcher_triggerer(harness: AirflowHarness) -> int | None:
 
 def test_asset_watcher_failover(production: AirflowHarness, events_emulator: EmulatorProcess) -> None:
     """example_twilio_push_events's watcher moves to the other triggerer when the one running it is
-    SIGKILLed: operations finishing before, while and after it moves each yield an asset event."""
+    SIGKILLed: operations finishing before it moves, while it moves (seen running by the old triggerer,
+    finished once it is dead) and after it moved each yield an asset event."""
     harness, control = production, events_emulator.control
     ensure_triggerers(harness)
     harness.wait_for_dag(EVENTS_DAG, timeout=180)
@@ -275,22 +276,24 @@ def test_asset_watcher_failover(production: AirflowHarness, events_emulator: Emu
         target = sweeps() + 1
         wait_until(lambda: sweeps() >= target, timeout, "the watcher's next sweep", interval=0.5)
 
-    def finish(count: int) -> list[str]:
-        operations = [control.create_operation(total=10, duration=10)["id"] for _ in range(count)]
-        control.advance(20)
-        return operations
+    def create(count: int, duration: float) -> list[str]:
+        return [control.create_operation(total=10, duration=duration)["id"] for _ in range(count)]
 
     def reported(operations: list[str]) -> bool:
         return set(operations) <= set(asset_events(harness))
 
-    holder = wait_until(lambda: watcher_triggerer(harness), 180, "a triggerer to run the watcher")
+    live = set(harness.triggerer_jobs.values())
+    holder = wait_until(
+        lambda: watcher_triggerer(harness) in live and watcher_triggerer(harness), 300, "the watcher"
+    )
     next_sweep()  # the watcher runs
-    before = finish(3)
+    before, during = create(3, duration=10), create(3, duration=LONG)
+    control.advance(20)
     wait_until(lambda: reported(before), poll_interval * 2 + 60, "the events of the first operations")
 
-    during = finish(3)
     victim = next(name for name, job in harness.triggerer_jobs.items() if job == holder)
     harness.kill_component(victim)
+    control.advance(LONG)  # the operations the dead triggerer saw running finish
     survivor_job = next(job for name, job in harness.triggerer_jobs.items() if name != victim)
     wait_until(lambda: watcher_triggerer(harness) == survivor_job, 300, "the watcher to move")
     if STATE_STORE:
@@ -298,18 +301,21 @@ def test_asset_watcher_failover(production: AirflowHarness, events_emulator: Emu
     else:
         next_sweep()
 
-    after = finish(3)
+    after = create(3, duration=10)
+    control.advance(20)
     wait_until(lambda: reported(before + after), poll_interval * 2 + 60, "the events after the move")
     events = Counter(asset_events(harness))
     duplicates = {op: count for op, count in events.items() if count > 1}
     lists = control.request_count(ROUTE_LIST)
     print(
         f"\nasset watcher failover: {len(events)} operations finished, {sum(events.values())} asset events, "
-        f"duplicated: {duplicates or 'none'}; {lists} list requests in all, {sweeps()} sweeps"
+        f"duplicated: {duplicates or 'none'}; of the {len(during)} finished while it moved: "
+        f"{len(set(during) & set(events))} reported; {lists} list requests in all, {sweeps()} sweeps"
     )
-    # Before Airflow 3.3 (no asset state store) the moved watcher starts at the present: the operations
-    # that finished while it moved are not reported.
-    assert set(events) == set(before + during + after if STATE_STORE else before + after)
+    if STATE_STORE:
+        assert set(events) == set(before + during + after)
+    else:  # no position survives the move: what finished meanwhile may go unreported (README)
+        assert set(before + after) <= set(events) <= set(before + during + after)
 
 
 def worker_of(harness: AirflowHarness, pid: int) -> str | None:
