@@ -207,21 +207,28 @@ class ChunkSender:
             first = next(iter(self.hook.iter_push_notifications(tags=tags, page_size=1, max_items=1)), None)
             if first is None:
                 return None
-            end_date = None
-            if (created := first.created_at) is not None:
-                # A time without an offset is read as UTC (the API's dates are UTC).
-                end_date = (created if created.tzinfo else created.replace(tzinfo=UTC)) + END_DATE_PAD
+            created = first.created_at
+            if created is not None and created.tzinfo is None:
+                created = created.replace(tzinfo=UTC)  # the API's dates are UTC
+            end_date = None if created is None else created + END_DATE_PAD
             others: list[str] = []
-            # Newest first, from the operations created just before the chunk's notification.
-            for operation in self.hook.iter_operations(end_date=end_date, max_items=MAX_CANDIDATES):
-                if operation.id in self.known:
-                    continue
-                if operation.stats.recipients != size:
-                    if len(others) < MAX_OTHER_CONFIRMATIONS:
-                        others.append(operation.id)
-                    continue
-                if self._holds(operation.id, tags):
-                    return operation
+            page_token: str | None = None
+            examined = 0
+            while examined < MAX_CANDIDATES:
+                # Newest first, from the operations created just before the chunk's notification.
+                page = self.hook.list_operations(
+                    end_date=end_date, page_size=MAX_PAGE_SIZE, page_token=page_token
+                )
+                examined += len(page.operations)
+                fresh = [operation for operation in page.operations if operation.id not in self.known]
+                for operation in _closest_first(fresh, created, size):
+                    if self._holds(operation.id, tags):
+                        return operation
+                others += [op.id for op in fresh if op.stats.recipients != size][
+                    : MAX_OTHER_CONFIRMATIONS - len(others)
+                ]
+                if not (page_token := page.next_page_token) or not page.operations:
+                    break
             for operation_id in others:
                 if self._holds(operation_id, tags):
                     return self.hook.get_operation(operation_id)
@@ -239,5 +246,23 @@ class ChunkSender:
         )
 
     def _holds(self, operation_id: str, tags: Mapping[str, str]) -> bool:
+        """Whether the operation's notifications include the chunk's."""
         page = self.hook.list_push_notifications(operation_id=operation_id, tags=tags, page_size=1)
         return bool(page.push_notifications)
+
+
+def _closest_first(operations: list[Operation], created: datetime | None, size: int) -> list[Operation]:
+    """The candidates of the chunk's size, those created closest before its notification first and,
+    among those of one second, the oldest first: a retry adopts a campaign's chunks in the order
+    they were sent, and several are sent within a second."""
+    same_size = [operation for operation in reversed(operations) if operation.stats.recipients == size]
+    if created is None:
+        return same_size
+
+    def distance(operation: Operation) -> float:
+        when = operation.created_at
+        if when is None:
+            return float("inf")
+        return abs((created - (when if when.tzinfo else when.replace(tzinfo=UTC))).total_seconds())
+
+    return sorted(same_size, key=distance)

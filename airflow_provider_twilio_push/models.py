@@ -3,15 +3,16 @@
 Every field of the documented 200 bodies is optional and unknown fields are ignored, but an
 operation without an ``id`` or a ``status`` we know cannot be acted on, so those are required;
 a push notification needs an ``id``, and keeps a status it does not know as a plain string.
+A date-time without an offset is read as UTC: every date-time here is timezone-aware.
 """
 
 from __future__ import annotations
 
 import enum
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field, NonNegativeInt
+from pydantic import AfterValidator, AliasChoices, AliasPath, BaseModel, ConfigDict, Field, NonNegativeInt
 from pydantic.alias_generators import to_camel
 
 
@@ -26,6 +27,15 @@ class OperationStatus(enum.StrEnum):
     @property
     def terminal(self) -> bool:
         return self in (OperationStatus.COMPLETED, OperationStatus.CANCELED)
+
+
+def _utc_if_naive(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None or value.utcoffset() is None else value
+
+
+#: A date-time from the API: one without an offset is read as UTC, so that every date-time the
+#: models hold can be compared with any other.
+ApiDatetime = Annotated[datetime, AfterValidator(_utc_if_naive)]
 
 
 class _WireModel(BaseModel):
@@ -61,8 +71,8 @@ class Operation(_WireModel):
     id: str
     status: OperationStatus
     stats: OperationStats = Field(default_factory=OperationStats)
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: ApiDatetime | None = None
+    updated_at: ApiDatetime | None = None
 
     @property
     def terminal(self) -> bool:
@@ -140,8 +150,8 @@ class PushNotification(_WireModel):
     priority: str | None = None
     sound: str | None = None
     content: PushNotificationContent | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: ApiDatetime | None = None
+    updated_at: ApiDatetime | None = None
 
 
 class PushNotificationPage(_WireModel):

@@ -11,6 +11,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSen
 from pydantic import ValidationError
 
 from airflow_provider_twilio_push.core.progress import describe_progress
+from airflow_provider_twilio_push.core.retries import not_found_yet
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationStatus
@@ -33,10 +34,12 @@ def defer_until_terminal(
     method_name: str = "execute_complete",
     method_kwargs: dict[str, Any] | None = None,
     created_at: datetime | None = None,
+    sent_at: float | None = None,
 ) -> NoReturn:
     """Defer ``task`` to a :class:`TwilioPushOperationTrigger` with an absolute deadline; the trigger's
     event resumes it in ``method_name``, with ``method_kwargs``. ``created_at`` (of the operation,
-    if it was read) lets the triggerer find it in its list sweeps without a GET first."""
+    if it was read) lets the triggerer find it in its list sweeps without a GET first; ``sent_at``
+    (when Twilio accepted the send, if this task sent it) waits out a 404 right after."""
     from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
     seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
@@ -54,6 +57,7 @@ def defer_until_terminal(
             poll_interval=poll_interval,
             end_time=end_time,
             created_at=None if created_at is None else created_at.isoformat(),
+            sent_at=sent_at,
         ),
         method_name=method_name,
         kwargs=method_kwargs,
@@ -62,16 +66,23 @@ def defer_until_terminal(
 
 
 def read_operation(
-    task: BaseOperator, hook: TwilioPushHook, operation_id: str, *, then: str = "will try again"
+    task: BaseOperator,
+    hook: TwilioPushHook,
+    operation_id: str,
+    *,
+    then: str = "will try again",
+    sent_at: float | None = None,
 ) -> Operation | None:
     """The operation, logged; None after a transient error (logged, saying what comes ``then``).
 
-    A permanent error (bad credentials, an unknown operation) is raised.
+    A permanent error (bad credentials, an unknown operation) is raised; a 404 within
+    ``NOT_FOUND_GRACE`` of ``sent_at`` (UNIX time Twilio accepted the send; pass it only until
+    the operation was read once) is transient.
     """
     try:
         operation = hook.get_operation(operation_id)
     except TwilioPushError as exc:
-        if not exc.transient:
+        if not exc.transient and not not_found_yet(exc, sent_at):
             raise
         task.log.warning("Could not read operation %s, %s: %s", operation_id, then, exc)
         return None
@@ -87,20 +98,24 @@ def poll_until_terminal(
     *,
     poll_interval: float,
     timeout: float,
+    sent_at: float | None = None,
 ) -> Operation:
     """Poll from the worker (not deferrable) until the operation ends or ``timeout`` passes.
 
-    ``last`` is the operation as last read (None: not read yet, or a transient error).
+    ``last`` is the operation as last read (None: not read yet, or a transient error). The last
+    look is taken at the deadline, as the trigger takes it, even if less than ``poll_interval`` away.
+    ``sent_at``: as :func:`read_operation` has it, until the operation was read once.
     """
     deadline = time.monotonic() + timeout
     while last is None or not last.terminal:
-        if time.monotonic() + poll_interval > deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             seen = f"last seen {describe_progress(last)}" if last else "it was never read successfully"
             raise AirflowSensorTimeout(
                 f"Timed out after {timeout:,.0f} s waiting for operation {operation_id}; {seen}."
             )
-        time.sleep(poll_interval)
-        last = read_operation(task, hook, operation_id) or last
+        time.sleep(min(poll_interval, left))
+        last = read_operation(task, hook, operation_id, sent_at=None if last else sent_at) or last
     return last
 
 

@@ -20,6 +20,10 @@ core each; other load on the machine still shows (each table says how noisy its 
 compare the figures of one run side by side, and repeat runs (``--rounds`` of the scripts).
 ``--with-emulator-throughput`` also runs ``emulator_throughput.py``.
 
+4. campaign (``campaign.py``): ``TwilioPushCampaignOperator`` sending 1,000,000 recipients from a
+   JSON Lines file (100 sends), its retry adopting them, and the raw httpx floor (~3 minutes;
+   ``--quick``: 100,000).
+
 Writes ``benchmarks/results/latest.json`` (or ``--json PATH``): the machine, the date, the
 command, package versions, every result and the targets of the issue, met or not.
 """
@@ -35,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import _common
+import campaign
 import import_cost
 import listing
 import trigger_fleet
@@ -47,6 +52,10 @@ LAG_P99_TARGET_MS = 50.0  # loop lag p99, every fleet
 LISTING_RATIO_TARGET = 0.9  # operations/s of iter_operations / a raw httpx loop
 LISTING_MEMORY_FLAT = 2.0  # live memory (after GC): a 10x longer walk may not double it
 IMPORT_TARGET_MS = 30.0  # beyond airflow.sdk
+# Targets of issue 22, sending 1,000,000 recipients.
+CAMPAIGN_RSS_TARGET_MIB = 200.0
+CAMPAIGN_XCOM_TARGET_BYTES = 20_000
+CAMPAIGN_CPU_TARGET_US = 5.0  # client CPU per recipient (the emulator runs in its own process)
 
 
 def _section(title: str) -> None:
@@ -135,6 +144,30 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                         "met": growth <= LISTING_MEMORY_FLAT,
                     }
                 )
+    for r in results.get("campaign", []):
+        if r["variant"] != "campaign":
+            continue
+        n = f"campaign {r['recipients']:,}"
+        targets += [
+            {
+                "target": f"{n}: peak RSS of the task process (MiB)",
+                "goal": f"< {CAMPAIGN_RSS_TARGET_MIB:g}",
+                "measured": r["peak_rss_mib"],
+                "met": r["peak_rss_mib"] < CAMPAIGN_RSS_TARGET_MIB,
+            },
+            {
+                "target": f"{n}: XCom (bytes)",
+                "goal": f"< {CAMPAIGN_XCOM_TARGET_BYTES:,}",
+                "measured": r["xcom_bytes"],
+                "met": r["xcom_bytes"] < CAMPAIGN_XCOM_TARGET_BYTES,
+            },
+            {
+                "target": f"{n}: client CPU per recipient (us)",
+                "goal": f"< {CAMPAIGN_CPU_TARGET_US:g}",
+                "measured": r["cpu_us_per_recipient"],
+                "met": r["cpu_us_per_recipient"] < CAMPAIGN_CPU_TARGET_US,
+            },
+        ]
     for r in results.get("import", []):
         if r["variant"] == "twilio_push":
             targets.append(
@@ -153,11 +186,11 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--json", type=Path, default=_common.RESULTS_DIR / "latest.json")
-    parser.add_argument("--only", nargs="+", choices=["import", "listing", "fleet"])
+    parser.add_argument("--only", nargs="+", choices=["import", "listing", "fleet", "campaign"])
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     parser.add_argument("--with-emulator-throughput", action="store_true")
     args = parser.parse_args()
-    only = set(args.only or ["import", "listing", "fleet"])
+    only = set(args.only or ["import", "listing", "fleet", "campaign"])
     started = time.time()
 
     import_args = argparse.Namespace(runs=5 if args.quick else 10, importtime=True)
@@ -171,7 +204,7 @@ def main() -> int:
     fleet_args = fleet_parser.parse_args(["--sizes", "1", "100", "1000"] if args.quick else [])
 
     report: dict[str, Any] = {
-        "benchmark": "issues 8 and 15: triggerer fleet, listing, import cost",
+        "benchmark": "issues 8, 15 and 22: triggerer fleet, listing, import cost, campaign",
         "date": _common.now_iso(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": _common.machine(),
@@ -198,6 +231,11 @@ def main() -> int:
             long_args = fleet_parser.parse_args(["--sizes", "5000", "--complete-within", "5", "125"])
             results["fleet_long"] = trigger_fleet.run(long_args)
             print(trigger_fleet.rows(results["fleet_long"]), flush=True)
+    if "campaign" in only:
+        _section("Campaign (TwilioPushCampaignOperator, a JSON Lines audience, chunks of 10,000)")
+        campaign_args = argparse.Namespace(recipients=100_000 if args.quick else 1_000_000)
+        results["campaign"] = campaign.run(campaign_args)
+        print(campaign.rows(results["campaign"]), flush=True)
     if args.with_emulator_throughput:
         _section("Emulator throughput (benchmarks/emulator_throughput.py)")
         out = _common.RESULTS_DIR / "emulator_throughput.json"

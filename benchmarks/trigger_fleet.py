@@ -14,7 +14,7 @@ the run ends when every trigger has fired. The account also holds ``--unwatched`
 PROCESSING operations nobody watches and ``--completed`` COMPLETED ones: the watched and unwatched
 ones were created over the last ``--created-within`` seconds, the COMPLETED ones over the last
 ``--completed-within``, as a busy account's would. ``twilio-get``: the same, with the triggerer's
-watcher reading each operation with its own GET every interval (``watcher.COALESCE = False``: how
+watcher reading each operation with its own GET every interval (a planner of GETs only: how
 every trigger polled before issue 15). ``http``:
 the HTTP provider's ``HttpSensorTrigger`` with the same poke interval, polling ids the emulator
 answers 404 for (that trigger polls again after a 404), for ``--http-window`` seconds.
@@ -45,6 +45,7 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,19 @@ def run_worker(config: dict[str, Any], channel: Any) -> dict[str, Any] | None:
         from airflow_provider_twilio_push.triggers import watcher
         from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
 
-        watcher.COALESCE = config["kind"] == "twilio"
+        if config["kind"] == "twilio-get":
+            from airflow_provider_twilio_push.core.watching import (
+                RequestPlan,
+                WatchedOperation,
+                plan_requests,
+            )
+
+            def gets_only(
+                operations: Iterable[WatchedOperation], *, pages_per_sweep: int | None, sweep: bool = True
+            ) -> RequestPlan:
+                return plan_requests(operations, pages_per_sweep=pages_per_sweep, sweep=False)
+
+            watcher.OperationWatcher.planner = staticmethod(gets_only)
 
         def make(i: int, go: dict[str, Any]) -> Any:
             return TwilioPushOperationTrigger(

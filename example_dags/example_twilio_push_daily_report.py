@@ -43,6 +43,7 @@ with DAG(
         statuses: Counter[str] = Counter()
         notifications: Counter[str] = Counter()
         unfinished = []
+        # [START howto_hook_twilio_push_iter_operations]
         with TwilioPushHook() as hook:
             # Pages are fetched lazily, 1,000 operations at a time: memory stays flat.
             for operation in hook.iter_operations(start_date=day, end_date=day.add(days=1)):
@@ -50,6 +51,7 @@ with DAG(
                 notifications.update(operation.stats.model_dump())
                 if not operation.terminal:
                     unfinished.append(operation.id)
+        # [END howto_hook_twilio_push_iter_operations]
         by_status = ", ".join(f"{count:,} {status}" for status, count in statuses.most_common()) or "none"
         log.info(
             "%s operations created on %s (UTC): %s", f"{statuses.total():,}", f"{day:%Y-%m-%d}", by_status
@@ -60,6 +62,7 @@ with DAG(
 
     unfinished = summarize_operations()
 
+    # [START howto_sensor_twilio_push_operation_reschedule]
     wait_for_unfinished = TwilioPushOperationSensor.partial(
         task_id="wait_for_unfinished",
         deferrable=False,
@@ -71,9 +74,12 @@ with DAG(
         # Mapped task instances are listed by operation id in the UI instead of 0, 1, 2...
         map_index_template="{{ task.operation_id }}",
     ).expand(operation_id=unfinished)
+    # [END howto_sensor_twilio_push_operation_reschedule]
 
+    # [START howto_operator_twilio_push_operation_stats_polling]
     final_stats = TwilioPushOperationStatsOperator.partial(
         task_id="final_stats", max_failure_rate=0.1, map_index_template="{{ task.operation_id }}"
     ).expand(operation_id=unfinished)
+    # [END howto_operator_twilio_push_operation_stats_polling]
 
     wait_for_unfinished >> final_stats

@@ -21,6 +21,7 @@ from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperatio
 #: A finished campaign with more failed sends than this share fails its run.
 MAX_FAILURE_RATE = 0.05
 
+# [START howto_trigger_twilio_push_operation_events]
 finished_push_operations = Asset(
     "twilio_push_finished_operations",
     watchers=[
@@ -34,7 +35,9 @@ finished_push_operations = Asset(
         )
     ],
 )
+# [END howto_trigger_twilio_push_operation_events]
 
+# [START howto_trigger_twilio_push_operation_events_dag]
 with DAG(
     dag_id="example_twilio_push_events",
     schedule=[finished_push_operations],
@@ -63,3 +66,4 @@ with DAG(
         return operations
 
     check_finished_operations()
+# [END howto_trigger_twilio_push_operation_events_dag]

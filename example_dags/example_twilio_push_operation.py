@@ -32,11 +32,13 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
+    # [START howto_notifier_twilio_push_callback]
     # A failed run (e.g. a breached threshold) pushes an alert to the on-call engineer's phone.
     on_failure_callback=TwilioPushNotifier(
         to=[{"token": "on-call-device-token", "provider": "FCM"}],
         content={"title": "{{ dag.dag_id }} failed", "body": "Run {{ run_id }}: {{ reason }}"},
     ),
+    # [END howto_notifier_twilio_push_callback]
     # Templates render to Python objects, so `to` below receives a list, not its text.
     render_template_as_native_obj=True,
     # Params the UI's trigger form can show and edit: a JSON editor for the recipients (an array whose
@@ -65,6 +67,7 @@ with DAG(
     def send_or_watch(params: dict[str, Any]) -> str:
         return "wait_for_operation" if params["operation_id"] else "send_push"
 
+    # [START howto_operator_twilio_push_send]
     send_push = TwilioPushSendOperator(
         task_id="send_push",
         to="{{ params.recipients }}",
@@ -73,7 +76,9 @@ with DAG(
         # with "logical_date": null), and then `ds` is undefined and the task fails to render.
         tags={"campaign": "shipping-{{ dag_run.run_after | ds }}"},
     )
+    # [END howto_operator_twilio_push_send]
 
+    # [START howto_sensor_twilio_push_operation_deferrable]
     # Deferrable: between polls the task waits in the triggerer, not in a worker slot. Its
     # timeout travels with the trigger as a deadline.
     wait_for_operation = TwilioPushOperationSensor(
@@ -84,13 +89,16 @@ with DAG(
         timeout=30 * 60,
         trigger_rule="none_failed_min_one_success",
     )
+    # [END howto_sensor_twilio_push_operation_deferrable]
 
+    # [START howto_operator_twilio_push_operation_stats]
     # Fails when more than 5% failed; the stats reach XCom first, for callbacks and the report.
     operation_stats = TwilioPushOperationStatsOperator(
         task_id="operation_stats",
         operation_id="{{ ti.xcom_pull(task_ids='wait_for_operation')['id'] }}",
         max_failure_rate=0.05,
     )
+    # [END howto_operator_twilio_push_operation_stats]
 
     # A teardown runs whatever happened upstream, and does not decide the run's state: a breached
     # threshold fails the run (at operation_stats) and the report is still written.

@@ -39,6 +39,7 @@ with DAG(
             {"token": "fail-52131-garbled", "provider": "FCM"},
         ]
 
+    # [START howto_operator_twilio_push_send_and_wait]
     send_campaign = TwilioPushSendOperator(
         task_id="send_campaign",
         to=load_audience(),
@@ -49,17 +50,20 @@ with DAG(
         deferrable=True,
         poll_interval=5,
     )
+    # [END howto_operator_twilio_push_send_and_wait]
 
     @task
     def collect_failed_recipients(operation: dict[str, Any]) -> list[dict[str, str]]:
         """The device tokens (and providers) whose notification of this operation FAILED."""
         failed = []
+        # [START howto_hook_twilio_push_iter_push_notifications]
         with TwilioPushHook() as hook:
             for notification in hook.iter_push_notifications(operation_id=operation["id"], status="FAILED"):
                 if notification.to.token:  # a user recipient's devices are Twilio's to manage
                     failed.append(
                         {"token": notification.to.token, "provider": notification.to.provider or ""}
                     )
+        # [END howto_hook_twilio_push_iter_push_notifications]
         by_provider = Counter(recipient["provider"] for recipient in failed)
         print(f"{len(failed)} of {operation['stats']['total']} failed, by provider: {dict(by_provider)}")
         return failed

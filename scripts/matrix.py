@@ -122,7 +122,9 @@ def lock() -> None:
                 "compile",
                 "--quiet",
                 "--python-version=3.11",
-                "--extra=dev",
+                # What a cell installs: the docs and lint tools (the dev extra) would only narrow
+                # the resolution (myst-parser pins markdown-it-py, which rich shares with Airflow).
+                "--extra=test",
                 "pyproject.toml",
                 "-",  # the pins
                 f"--exclude-newer={minor.index_as_of}",

@@ -69,6 +69,27 @@ def test_missing_counters_are_zero() -> None:
     assert (bare.created_at, bare.updated_at) == (None, None)
 
 
+def test_a_date_time_without_an_offset_is_read_as_utc() -> None:
+    wire = {"createdAt": "2024-01-15T09:30:00", "updatedAt": "2024-01-15T09:30:05.5"}
+    operation = Operation.model_validate({"id": OP_ID, "status": "PROCESSING", **wire})
+    notification = PushNotification.model_validate({"id": "comms_pushnotification_x", **wire})
+    page = OperationPage.model_validate(
+        {"operations": [{"id": OP_ID, "status": "PROCESSING", **wire}, {"id": OP_ID, "status": "PROCESSING"}]}
+    )
+
+    for read in (operation, notification, page.operations[0]):
+        assert read.created_at == dt.datetime(2024, 1, 15, 9, 30, tzinfo=dt.UTC)
+        assert read.updated_at == dt.datetime(2024, 1, 15, 9, 30, 5, 500000, tzinfo=dt.UTC)
+    # Comparable with any other date-time the API gives (an offset is kept as given).
+    offset = Operation.model_validate(
+        {"id": OP_ID, "status": "PROCESSING", "createdAt": "2024-01-15T11:31:00+02:00"}
+    )
+    assert operation.created_at is not None
+    assert offset.created_at is not None
+    assert sorted([offset.created_at, operation.created_at]) == [operation.created_at, offset.created_at]
+    assert operation.to_xcom()["createdAt"] == "2024-01-15T09:30:00Z"
+
+
 @pytest.mark.parametrize(
     ("body", "location"),
     [

@@ -149,14 +149,51 @@ def test_threads_never_book_the_same_slot() -> None:
     assert slots == [round(n / 1000, 6) for n in range(threads * per_thread)]
 
 
-def test_connections_to_one_account_share_a_pacer_at_the_lowest_rate() -> None:
+def test_connections_to_one_account_share_a_pacer_at_the_lowest_rate_in_use() -> None:
     account = {"base_url": "https://comms.twilio.com", "username": "ACsame", "password": "pw"}
     fast = ConnectionSettings(conn_id="fast", max_requests_per_second=20, **account)
     slow = ConnectionSettings(conn_id="slow", max_requests_per_second=4, **account)
     unpaced = ConnectionSettings(conn_id="unpaced", **account)
     elsewhere = ConnectionSettings(conn_id="elsewhere", **{**account, "username": "ACother"})
+    pacer = pacer_for(unpaced)
 
-    assert pacer_for(fast) is pacer_for(slow) is pacer_for(unpaced)
-    assert pacer_for(unpaced).interval == 0.25
-    assert pacer_for(elsewhere) is not pacer_for(fast)
+    assert pacer_for(fast) is pacer_for(slow) is pacer
+    assert pacer_for(elsewhere) is not pacer
+    release_fast, release_slow, release_unpaced = (
+        pacer.use(s.max_requests_per_second) for s in (fast, slow, unpaced)
+    )
+    release_other_fast = pacer.use(fast.max_requests_per_second)
+    release_elsewhere = pacer_for(elsewhere).use(elsewhere.max_requests_per_second)
+    assert pacer.interval == 0.25
     assert pacer_for(elsewhere).interval == 0.0
+    release_slow()
+    release_slow()  # releasing twice releases once
+    assert pacer.interval == 0.05
+    release_fast()
+    assert pacer.interval == 0.05  # the other user of the fast connection
+    release_other_fast()
+    release_unpaced()
+    release_elsewhere()
+    assert pacer.interval == 0.0
+
+
+@respx.mock
+async def test_a_slow_connection_no_longer_in_use_stops_slowing_its_account(
+    monkeypatch: pytest.MonkeyPatch, make_operation: Any
+) -> None:
+    """A DAG's connection with a tiny budget paces the account while a hook of it is open, not
+    for the life of the worker or triggerer."""
+    respx.get(PATH).mock(return_value=httpx.Response(200, json=make_operation()))
+    fast_id = set_named_connection(monkeypatch, "twilio_fast", "ACsame", max_requests_per_second=50)
+    slow_id = set_named_connection(monkeypatch, "twilio_slow", "ACsame", max_requests_per_second=0.5)
+    fast, slow = TwilioPushHook(fast_id), TwilioPushHook(slow_id)
+    pacer = pacer_for(await fast.aget_settings())
+
+    await fast.aget_operation(OPERATION_ID)
+    assert pacer.interval == 0.02
+    async with slow:
+        slow.get_operation(OPERATION_ID)
+        assert pacer.interval == 2.0
+    assert pacer.interval == 0.02
+    await fast.aclose()
+    assert pacer.interval == 0.0

@@ -25,6 +25,7 @@ from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 
 DISTRIBUTION = "airflow-provider-twilio-push"
 PYPI_PAGE = f"https://pypi.org/project/{DISTRIBUTION}/"
+DOCS_SITE = f"https://{DISTRIBUTION}.readthedocs.io/"
 
 
 @pytest.fixture(scope="module")
@@ -131,17 +132,18 @@ def test_every_extra_field_of_the_form_is_read_by_the_hook(info: dict[str, Any])
             )
 
 
-def test_the_providers_page_links_to_the_readme() -> None:
+def test_the_providers_page_links_to_the_documentation() -> None:
     """Airflow's Providers page links to the distribution's Documentation URL (else to a page of
-    airflow.apache.org that does not exist for a third-party provider)."""
+    airflow.apache.org that does not exist for a third-party provider): the docs site, whose
+    changelog page is the Changelog URL."""
     from airflow.providers_manager import ProvidersManager
 
     metadata = importlib.metadata.metadata(DISTRIBUTION)
     urls = dict(entry.split(", ", 1) for entry in metadata.get_all("Project-URL") or [])
     assert urls == {
-        "Documentation": PYPI_PAGE,
+        "Documentation": DOCS_SITE,
+        "Changelog": f"{DOCS_SITE}en/latest/changelog.html",
         "Source": f"{PYPI_PAGE}#files",
-        "Changelog": f"{PYPI_PAGE}#history",
     }
     provider = ProvidersManager().providers[DISTRIBUTION].data
     if Version(importlib.metadata.version("apache-airflow")) < Version("3.1"):
@@ -149,10 +151,18 @@ def test_the_providers_page_links_to_the_readme() -> None:
         assert "documentation-url" not in provider
     else:
         # Airflow 3.1 keeps the space after the comma of "Documentation, <url>"; a link ignores it.
-        assert provider["documentation-url"].strip() == PYPI_PAGE
-    # The PyPI page shows the README: it is the long description.
+        assert provider["documentation-url"].strip() == DOCS_SITE
+    # The PyPI page shows the README, the landing page that links into the docs: it is the long
+    # description.
     assert metadata["Description-Content-Type"] == "text/markdown"
     assert metadata["Description"].startswith("# airflow-provider-twilio-push\n")
+
+
+def test_the_docs_site_has_the_changelog_page_the_changelog_url_names() -> None:
+    """docs/changelog.md includes CHANGELOG.md, whose newest release is this version."""
+    root = Path(__file__).resolve().parents[1]
+    assert "../CHANGELOG.md" in (root / "docs" / "changelog.md").read_text()
+    assert f"({__version__})" in (root / "CHANGELOG.md").read_text().split("\n## ")[1].split("\n")[0]
 
 
 def test_integrations_are_declared_once_and_used_consistently(info: dict[str, Any]) -> None:

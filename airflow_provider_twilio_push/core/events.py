@@ -1,26 +1,29 @@
-"""Which finished operations an event watcher reports, and where its next sweep starts. Free of I/O:
-``triggers/twilio_push.py`` lists the operations and stores the position.
+"""Which finished operations an event watcher reports, and what it remembers. Free of I/O:
+``triggers/operation_events.py`` lists and reads the operations and stores the position.
 
-The API filters operations by *creation* time (``startDate``) and keeps them 7 days, so a watcher
-cannot ask "what finished since I last looked". Its :class:`Position` is therefore:
+The API filters operations by *creation* time (``startDate``) and by status, and keeps them 7
+days: it cannot say "what finished since I last looked". A :class:`Sweep` is therefore three
+looks, each as large as what is running or new, never as the account's history:
 
-- ``since``: the creation time a sweep starts at. Every operation created before it had finished
-  and was handled when the position was taken: the earliest creation time of an operation still
-  running, and at most :data:`VISIBILITY_LAG` before the newest operation seen (an operation may
-  show up in the list a little after its ``createdAt``);
-- ``handled``: the operations created at or after ``since`` that had finished and were handled
-  (reported, or not reported because their status is not watched, or already finished when
-  watching began). A sweep reports the finished operations at or after ``since`` not in it.
+- the operations still running (``status=SCHEDULED`` and ``status=PROCESSING``): their ids;
+- the operations created since the position's window (new ones, finished or not);
+- each operation the position knew as running that neither listing shows any more, read by id:
+  it finished (or expired: ``gone``).
 
-Its size is what one sweep lists: the operations created since the oldest one still running,
-within the 7-day retention, and at most :data:`MAX_HANDLED` (past that, ``since`` moves on and an
-older operation still running will not be reported; a warning says so).
+A :class:`Position` is:
+
+- ``newest``: the newest creation time seen. Every operation created before
+  :meth:`Position.window_start` (:data:`VISIBILITY_LAG` earlier: an operation may show up in the
+  list a little after its ``createdAt``) is in ``running`` or was handled;
+- ``running``: the operations seen running and not yet seen finished;
+- ``recent``: the finished operations created since the window start that were handled
+  (reported, or not because their status is not watched or they had finished when watching began).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,16 +33,17 @@ from airflow_provider_twilio_push.models import Operation, OperationStatus
 
 #: Operations created this long before the newest one seen are still looked for in later sweeps.
 VISIBILITY_LAG = timedelta(minutes=1)
-#: ``startDate`` is sent this much before ``since``: the API states dates to the second.
+#: ``startDate`` is sent this much before the window: the API states dates to the second.
 SWEEP_MARGIN = timedelta(seconds=1)
-#: The most handled operations a position keeps.
-MAX_HANDLED = 20_000
 #: The statuses an event watcher may report: the terminal ones.
 TERMINAL_STATUSES = tuple(status.value for status in OperationStatus if status.terminal)
+#: The statuses of an operation still running, each listed on its own (the filter takes one),
+#: SCHEDULED first: one that starts between the two listings is in the first.
+RUNNING_STATUSES = tuple(status for status in OperationStatus if not status.terminal)
 #: Sorts operations without dates first.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: Bump when the stored shape changes; a position of another version starts over.
-POSITION_VERSION = 1
+#: Bump when the stored shape changes. Version 1 (``since``, ``handled``) is still read.
+POSITION_VERSION = 2
 
 
 def validate_statuses(statuses: object) -> list[str]:
@@ -60,89 +64,149 @@ def validate_event_poll_interval(poll_interval: object) -> float:
     return float(poll_interval)  # type: ignore[arg-type]
 
 
+def first_window(now: datetime) -> datetime:
+    """``startDate`` of a first sweep at ``now``: what is older had finished, or is running."""
+    return now - VISIBILITY_LAG - SWEEP_MARGIN
+
+
+def _read_datetime(value: object) -> datetime | None:
+    """A stored date-time (ISO 8601); one without an offset is UTC."""
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    return parsed.replace(tzinfo=UTC) if parsed is not None and parsed.tzinfo is None else parsed
+
+
+def _read_ids(value: object) -> frozenset[str]:
+    return (
+        frozenset(item for item in value if isinstance(item, str)) if isinstance(value, list) else frozenset()
+    )
+
+
 @dataclass(frozen=True)
 class Position:
     """Where a watcher is: see the module's docstring."""
 
-    since: datetime | None
-    handled: frozenset[str]
+    newest: datetime | None
+    running: frozenset[str] = frozenset()
+    recent: frozenset[str] = frozenset()
 
-    def sweep_start(self) -> datetime | None:
-        """``startDate`` of the next sweep (None: the whole retention)."""
-        return None if self.since is None else self.since - SWEEP_MARGIN
+    def window_start(self) -> datetime | None:
+        """``startDate`` of the next listing of new operations (None: the whole retention)."""
+        return None if self.newest is None else self.newest - VISIBILITY_LAG - SWEEP_MARGIN
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": POSITION_VERSION,
-            "since": None if self.since is None else self.since.isoformat(),
-            "handled": sorted(self.handled),
+            "newest": None if self.newest is None else self.newest.isoformat(),
+            "running": sorted(self.running),
+            "recent": sorted(self.recent),
         }
 
     @classmethod
     def from_json(cls, value: object) -> Position | None:
-        """The stored position, or None when there is none (or it is of another version)."""
-        if not isinstance(value, dict) or value.get("version") != POSITION_VERSION:
+        """The stored position, or None when there is none (or it is unreadable).
+
+        A version 1 position (``since``: the oldest operation still running, ``handled``: the
+        finished ones created since) resumes as a window that starts at its ``since``: the first
+        sweep lists the operations created since then once, and finds those still running.
+        """
+        if not isinstance(value, dict):
             return None
-        since = value.get("since")
-        return cls(
-            since=None if since is None else datetime.fromisoformat(since),
-            handled=frozenset(value.get("handled") or ()),
-        )
+        try:
+            if value.get("version") == POSITION_VERSION:
+                return cls(
+                    _read_datetime(value.get("newest")),
+                    _read_ids(value.get("running")),
+                    _read_ids(value.get("recent")),
+                )
+            if value.get("version") == 1:
+                since = _read_datetime(value.get("since"))
+                newest = None if since is None else since + VISIBILITY_LAG
+                return cls(newest, frozenset(), _read_ids(value.get("handled")))
+        except ValueError:  # a date-time that is not ISO 8601
+            return None
+        return None
 
 
 @dataclass(frozen=True)
 class Sweep:
-    """The operations listed from ``start`` (creation time; None: the whole retention) on."""
+    """One look at the account.
+
+    ``start``: the creation time the listing of new operations started at (None: the whole
+    retention); ``running``: the ids listed with a running status; ``operations``: those listed from
+    ``start`` on and those read by id; ``gone``: ids read that Twilio no longer has.
+    """
 
     start: datetime | None
+    running: frozenset[str]
     operations: Sequence[Operation]
+    gone: frozenset[str] = field(default_factory=frozenset)
 
-    def covers(self, since: datetime | None) -> bool:
-        if self.start is None:
+    def covers(self, position: Position | None) -> bool:
+        """Whether its listing of new operations starts early enough for ``position``."""
+        if position is None or self.start is None:
             return True
-        return since is not None and self.start <= since - SWEEP_MARGIN
+        start = position.window_start()
+        return start is not None and self.start <= start
+
+    def unknown(self, position: Position | None) -> frozenset[str]:
+        """The operations ``position`` knows as running about which this sweep says nothing."""
+        if position is None:
+            return frozenset()
+        return position.running - self.running - self.gone - {op.id for op in self.operations}
+
+    def plus(self, operations: Sequence[Operation], gone: Collection[str]) -> Sweep:
+        """This sweep with more operations read by id."""
+        return Sweep(self.start, self.running, [*self.operations, *operations], self.gone | frozenset(gone))
 
 
 @dataclass(frozen=True)
 class Advance:
-    """What a sweep changed: the operations to report (oldest first) and the new position.
-    ``dropped``: operations still running that the position no longer looks for (see
-    :data:`MAX_HANDLED`)."""
+    """What a sweep changed: the operations to report (in the order they finished) and the new position."""
 
     report: list[Operation]
     position: Position
-    dropped: int = 0
 
 
 def advance(position: Position | None, sweep: Sweep, statuses: Iterable[str] = TERMINAL_STATUSES) -> Advance:
     """Report the operations that finished since ``position`` (None: watching begins now, nothing
-    finished is reported) with one of ``statuses``; move the position on."""
+    finished is reported) with one of ``statuses``; move the position on.
+
+    The sweep must cover the position (:meth:`Sweep.covers`); what it says nothing about
+    (:meth:`Sweep.unknown`) is still running as far as the position knows.
+    """
+    if not sweep.covers(position):
+        raise ValueError(f"a sweep from {sweep.start} does not cover a position from {position}")
     wanted = set(statuses)
-    since = None if position is None else position.since
-    floor = None if since is None else since - SWEEP_MARGIN
-    seen = [op for op in sweep.operations if floor is None or op.created_at is None or op.created_at >= floor]
+    finished = {op.id: op for op in sweep.operations if op.terminal}
     report: list[Operation] = []
     if position is not None:
+        window = position.window_start()
         report = [
-            op for op in seen if op.terminal and op.id not in position.handled and op.status.value in wanted
+            op
+            for op in finished.values()
+            if op.status.value in wanted
+            and (
+                op.id in position.running
+                or (
+                    op.id not in position.recent
+                    and (window is None or op.created_at is None or op.created_at >= window)
+                )
+            )
         ]
         report.sort(key=lambda op: (op.updated_at or op.created_at or _EPOCH, op.id))
-    handled = {op.id for op in seen if op.terminal}
-    if not sweep.covers(since) and position is not None:
-        # Operations between ``since`` and the sweep's start were not seen: keep looking for them.
-        return Advance(report, Position(since, position.handled | handled))
-    created = [op.created_at for op in seen if op.created_at is not None]
-    running = [op.created_at for op in seen if not op.terminal and op.created_at is not None]
-    candidates = [*running, *([max(created) - VISIBILITY_LAG] if created else [])]
-    new_since = min(candidates) if candidates else since
-    finished = sorted((op.created_at, op.id) for op in seen if op.terminal and op.created_at is not None)
-    if new_since is not None:
-        finished = [(at, op_id) for at, op_id in finished if at >= new_since - SWEEP_MARGIN]
-    dropped = 0
-    if len(finished) > MAX_HANDLED:
-        cut = finished[-MAX_HANDLED][0]
-        dropped = sum(1 for at in running if at < cut)
-        new_since = cut + SWEEP_MARGIN
-        finished = [(at, op_id) for at, op_id in finished if at >= cut]
-    kept = {op_id for _, op_id in finished} | {op.id for op in seen if op.terminal and op.created_at is None}
-    return Advance(report, Position(new_since, frozenset(kept)), dropped)
+    listed_running = sweep.running | {op.id for op in sweep.operations if not op.terminal}
+    known_running = frozenset() if position is None else position.running
+    running = (known_running | listed_running) - finished.keys() - sweep.gone
+    created = [op.created_at for op in sweep.operations if op.created_at is not None]
+    if position is not None and position.newest is not None:
+        created.append(position.newest)
+    if sweep.start is not None:
+        created.append(sweep.start + VISIBILITY_LAG + SWEEP_MARGIN)
+    newest = max(created, default=None)
+    window = None if newest is None else newest - VISIBILITY_LAG - SWEEP_MARGIN
+    recent = {
+        op.id
+        for op in finished.values()
+        if window is None or op.created_at is None or op.created_at >= window
+    }
+    return Advance(report, Position(newest, frozenset(running), frozenset(recent)))

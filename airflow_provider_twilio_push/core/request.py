@@ -18,7 +18,10 @@ from airflow_provider_twilio_push.models import OperationStatus, PushNotificatio
 
 PUSH_NOTIFICATIONS_PATH = "/v1/PushNotifications"
 OPERATIONS_PATH = "/v1/PushNotifications/Operations"
-OPERATION_ID_PATTERN = r"^comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}$"
+# The contract's OperationId pattern has no '$': an id may go on. What follows is held to the
+# characters a URL path carries as they are (RFC 3986's unreserved), so that any id Twilio may
+# return (a 202's, a listing's) can be read back, and a '/', '?' or newline is still refused.
+OPERATION_ID_PATTERN = r"^comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}[A-Za-z0-9._~-]*$"
 OPERATION_ID_RE = re.compile(OPERATION_ID_PATTERN)
 MAX_PAGE_SIZE = 1000
 # What Twilio constrains in a send. The contract (OpenAPI 3.1, Comms v1) states no maximum number

@@ -4,7 +4,7 @@ endpoint, and the one place that says a body is not JSON."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -277,6 +277,19 @@ class LazyOperationPage:
                 raise _malformed(
                     self.request, self.status_code, "OperationPage", exc, at=("operations", index)
                 ) from None
+            yield operation
+
+    def lenient(self, wanted: Container[str]) -> Iterator[Operation]:
+        """The valid operations of this page whose id is in ``wanted`` (looked up as each is
+        reached); any other item, malformed or not, is skipped without failing the others."""
+        for item in self.operations:
+            operation_id = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(operation_id, str) or operation_id not in wanted:
+                continue
+            try:
+                operation = validate_operation(item)
+            except ValidationError:
+                continue
             yield operation
 
 

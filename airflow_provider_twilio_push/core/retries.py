@@ -15,6 +15,7 @@ from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
 from airflow_provider_twilio_push.exceptions import (
     TwilioPushAPIError,
     TwilioPushConnectionError,
+    TwilioPushNotFoundError,
     TwilioPushRateLimitedError,
     TwilioPushSendUncertainError,
     TwilioPushServerError,
@@ -22,6 +23,17 @@ from airflow_provider_twilio_push.exceptions import (
 
 RETRY_AFTER_CAP = 60.0
 RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
+#: Seconds after Twilio accepted a send during which its operation may not be readable yet: a
+#: 404 then is waited out, as a transient error is.
+NOT_FOUND_GRACE = 30.0
+
+
+def not_found_yet(exc: BaseException, sent_at: float | None, *, now: float | None = None) -> bool:
+    """Whether ``exc`` is a 404 for an operation whose send Twilio accepted less than
+    :data:`NOT_FOUND_GRACE` seconds before ``now`` (``sent_at``: UNIX time, None: unknown)."""
+    if sent_at is None or not isinstance(exc, TwilioPushNotFoundError):
+        return False
+    return (time.time() if now is None else now) - sent_at < NOT_FOUND_GRACE
 
 
 class RetryPolicy(enum.Enum):

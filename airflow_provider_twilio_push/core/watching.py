@@ -27,11 +27,11 @@ WINDOW_MARGIN = timedelta(seconds=1)
 
 @dataclass(frozen=True)
 class WatchedOperation:
-    """One watched operation, as the planner sees it.
+    """One watch of an operation, as the planner sees it (an operation watched twice: two).
 
-    ``due_in``: seconds until one of its watchers needs a fresher look than it has (<= 0: now);
-    ``interval``: the shortest poll interval among its watchers (0 when one needs its last look,
-    at its deadline: no read-ahead); ``created_at``: None until known.
+    ``due_in``: seconds until the watch needs a fresher look than it has (<= 0: now);
+    ``interval``: its poll interval (0 when it needs its last look, at its deadline: no
+    read-ahead); ``created_at``: None until known.
     """
 
     operation_id: str
@@ -56,6 +56,9 @@ def plan_requests(
 ) -> RequestPlan:
     """The cheaper of one sweep and a GET per operation due.
 
+    An operation watched with several intervals may come once per watch: it is due when one of
+    them is (:func:`wake_in`), and read ahead by the widest share of any of them.
+
     ``pages_per_sweep``: what the last sweep cost (None: no sweep yet; one page is assumed). A
     sweep is chosen only when it is expected to cost fewer requests than the GETs, so a lone
     operation is always read with a GET, as if nothing were coalesced. ``sweep=False``: GETs only.
@@ -63,7 +66,7 @@ def plan_requests(
     due: set[str] = set()
     soon: dict[str, datetime] = {}
     for operation in operations:
-        if operation.due_in <= operation.interval * GET_AHEAD:
+        if wake_in(operation) <= 0:
             due.add(operation.operation_id)
         if operation.created_at is not None and operation.due_in <= operation.interval * SWEEP_AHEAD:
             soon[operation.operation_id] = operation.created_at
@@ -71,6 +74,12 @@ def plan_requests(
     if not sweep or not due or len(soon) <= expected_pages:
         return RequestPlan((), frozenset(), frozenset(due))
     return RequestPlan(tuple(sweep_windows(soon.values())), frozenset(soon), frozenset(due))
+
+
+def wake_in(operation: WatchedOperation) -> float:
+    """Seconds until ``operation`` is due (<= 0: it is), GETs reading ahead of time: the one
+    notion of "due" of the planner and of the watcher, which sleeps until the next of these."""
+    return operation.due_in - operation.interval * GET_AHEAD
 
 
 def sweep_windows(created: Iterable[datetime]) -> list[tuple[datetime, datetime]]:

@@ -431,7 +431,9 @@ class EmulatorApp:
             )
         size, token = _paged_query(params, query, "notifications")
         after = token["after"] if token else None
-        tags = dict(pair.split(":", 1) for pair in (query["tags"] or "").split(";") if pair)
+        # A list, not a dict: ``k:a;k:b;`` asks for both, which no send has.
+        pairs: list[str] = (query["tags"] or "").split(";")
+        tags = [(key, value) for key, _, value in (pair.partition(":") for pair in pairs if pair)]
         now = self.state.clock.now()
         found, more = self.state.list_notifications(
             now=now,

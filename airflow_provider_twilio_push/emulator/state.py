@@ -336,7 +336,7 @@ class EmulatorState:
         status: str | None,
         provider: str | None,
         user: str | None,
-        tags: dict[str, str],
+        tags: list[tuple[str, str]],
         start: float | None,
         end: float | None,
     ) -> tuple[list[tuple[Operation, int]], bool]:
@@ -351,7 +351,7 @@ class EmulatorState:
                 continue
             if (end is not None and op.created_s >= end) or not op.listed_by(now):
                 continue
-            if tags and (op.send is None or any(op.send.tags.get(k) != v for k, v in tags.items())):
+            if tags and (op.send is None or any(op.send.tags.get(k) != v for k, v in tags)):
                 continue
             if user is not None and (op.send is None or not op.send.recipients.has_user(user)):
                 continue
@@ -391,7 +391,7 @@ class EmulatorState:
         for op in self.operations.by_id.values():
             counts.update(op.notified_addresses())
         if min_count <= 1:
-            return dict(counts)
+            return counts
         return {address: n for address, n in counts.items() if n >= min_count}
 
     def cancel(self, op: Operation) -> bool:
@@ -428,8 +428,3 @@ class EmulatorState:
                 return found, True
             found.append(op)
         return found, False
-
-    # -- faults ----------------------------------------------------------------------------
-
-    def decide_fault(self, route: str) -> FaultDecision:
-        return self.injector.decide(route)

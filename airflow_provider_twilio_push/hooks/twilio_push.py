@@ -7,9 +7,11 @@ import asyncio
 import json
 import logging
 import os
+import threading
 import time
 import types
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -17,20 +19,19 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHo
 from tenacity import AsyncRetrying, Retrying
 
 from airflow_provider_twilio_push.core.pacing import RequestPacer, pacer_for
-from airflow_provider_twilio_push.core.paging import ErrorsPager, Pager
+from airflow_provider_twilio_push.core.paging import Pager
 from airflow_provider_twilio_push.core.request import (
     ApiRequest,
     get_operation_request,
     list_operations_request,
-    list_push_notifications_request,
     send_request,
 )
 from airflow_provider_twilio_push.core.response import (
+    LazyOperationPage,
     error_for_status,
     parse_lazy_operation_page,
     parse_operation,
     parse_operation_page,
-    parse_push_notification_page,
     parse_send_response,
     typed_transport_errors,
 )
@@ -42,17 +43,24 @@ from airflow_provider_twilio_push.core.settings import (
     shared_ssl_context,
 )
 from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError, TwilioPushRateLimitedError
-from airflow_provider_twilio_push.models import (
-    Operation,
-    OperationError,
-    OperationPage,
-    OperationStatus,
-    PushNotification,
-    PushNotificationPage,
-    PushNotificationStatus,
-)
+from airflow_provider_twilio_push.hooks.notifications import NotificationReads
+from airflow_provider_twilio_push.models import Operation, OperationPage, OperationStatus
 
 log = logging.getLogger(__name__)
+
+
+#: Held while a sync client is built or closed (rarely: once per hook).
+_sync_clients_lock = threading.Lock()
+
+
+def _nothing() -> None:
+    pass
+
+
+async def _validated_operations(pages: AsyncIterator[LazyOperationPage]) -> AsyncIterator[Operation]:
+    async for page in pages:
+        for operation in page.validated(page.operations):
+            yield operation
 
 
 async def _await_slot(pacer: RequestPacer) -> None:
@@ -70,7 +78,7 @@ async def _await_slot(pacer: RequestPacer) -> None:
             return
 
 
-class TwilioPushHook(BaseHook):
+class TwilioPushHook(NotificationReads, BaseHook):
     """Talks to the Twilio Comms API for push notifications.
 
     :param twilio_push_conn_id: The Airflow connection: login is the Account SID or API Key SID,
@@ -105,6 +113,11 @@ class TwilioPushHook(BaseHook):
         self._connection_name: str | None = None  # for messages; None: "the connection '<id>'"
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
+        # Concurrent first uses build one client; while it is open, the connection's
+        # max_requests_per_second paces its account (released when it closes).
+        self._async_client_lock: asyncio.Lock | None = None
+        self._release_pacing = _nothing
+        self._release_async_pacing = _nothing
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -182,27 +195,37 @@ class TwilioPushHook(BaseHook):
         return self._settings
 
     def get_client(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(**client_options(self.get_settings()))
-        return self._client
+        with _sync_clients_lock:
+            if self._client is None:
+                settings = self.get_settings()
+                self._client = httpx.Client(**client_options(settings))
+                self._release_pacing = pacer_for(settings).use(settings.max_requests_per_second)
+            return self._client
 
     async def aget_client(self) -> httpx.AsyncClient:
-        if self._async_client is None:
-            settings = await self.aget_settings()
-            # Loading the CA bundle costs ~16 ms of CPU (once per process): off the event loop.
-            ssl_context = await asyncio.to_thread(shared_ssl_context)
-            self._async_client = httpx.AsyncClient(**client_options(settings, ssl_context))
-        return self._async_client
+        if self._async_client_lock is None:
+            self._async_client_lock = asyncio.Lock()  # made here: a new hook can be deep-copied
+        async with self._async_client_lock:
+            if self._async_client is None:
+                settings = await self.aget_settings()
+                # Loading the CA bundle costs ~16 ms of CPU (once per process): off the event loop.
+                ssl_context = await asyncio.to_thread(shared_ssl_context)
+                self._async_client = httpx.AsyncClient(**client_options(settings, ssl_context))
+                self._release_async_pacing = pacer_for(settings).use(settings.max_requests_per_second)
+            return self._async_client
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with _sync_clients_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            self._release_pacing()
 
     async def aclose(self) -> None:
-        if self._async_client is not None:
-            await self._async_client.aclose()
-        self._async_client = None
+        client, self._async_client = self._async_client, None
+        if client is not None:
+            await client.aclose()
+        self._release_async_pacing()
         self.close()
 
     def __enter__(self) -> TwilioPushHook:
@@ -346,15 +369,10 @@ class TwilioPushHook(BaseHook):
         :class:`TwilioPushMalformedResponseError` after those before it were yielded, and one past
         ``max_items`` is never read.
         """
-        first = list_operations_request(
-            status=status, start_date=start_date, end_date=end_date, page_size=page_size
+        pages = self.iter_operation_pages(
+            status=status, start_date=start_date, end_date=end_date, page_size=page_size, max_items=max_items
         )
-        return self._iter_pages(Pager(first, max_items))
-
-    def _iter_pages(self, pager: Pager[Any]) -> Iterator[Operation]:
-        while (request := pager.next_request()) is not None:
-            page = parse_lazy_operation_page(request, self._request(request))
-            yield from page.validated(pager.take(page.operations, page.next_page_token))
+        return (operation for page in pages for operation in page.validated(page.operations))
 
     def aiter_operations(
         self,
@@ -366,169 +384,54 @@ class TwilioPushHook(BaseHook):
         max_items: int | None = None,
     ) -> AsyncIterator[Operation]:
         """The async twin of :meth:`iter_operations`: ``async for operation in hook.aiter_operations()``."""
+        pages = self.aiter_operation_pages(
+            status=status, start_date=start_date, end_date=end_date, page_size=page_size, max_items=max_items
+        )
+        return _validated_operations(pages)
+
+    def iter_operation_pages(
+        self,
+        *,
+        status: OperationStatus | str | None = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        page_size: int = 1000,
+        max_items: int | None = None,
+    ) -> Iterator[LazyOperationPage]:
+        """The pages of :meth:`iter_operations`, their operations not validated yet: each page's
+        ``operations`` are its items as the API sent them (``max_items`` in all at most);
+        ``page.validated(page.operations)`` validates them one by one (a malformed one raises),
+        ``page.lenient(ids)`` reads only the valid ones of those ids (a malformed one is skipped)."""
         first = list_operations_request(
             status=status, start_date=start_date, end_date=end_date, page_size=page_size
         )
-        return self._aiter_pages(Pager(first, max_items))
+        return self._operation_pages(Pager(first, max_items))
 
-    async def _aiter_pages(self, pager: Pager[Any]) -> AsyncIterator[Operation]:
+    def _operation_pages(self, pager: Pager[Any]) -> Iterator[LazyOperationPage]:
+        while (request := pager.next_request()) is not None:
+            page = parse_lazy_operation_page(request, self._request(request))
+            yield replace(page, operations=pager.take(page.operations, page.next_page_token))
+
+    def aiter_operation_pages(
+        self,
+        *,
+        status: OperationStatus | str | None = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        page_size: int = 1000,
+        max_items: int | None = None,
+    ) -> AsyncGenerator[LazyOperationPage, None]:
+        """The async twin of :meth:`iter_operation_pages` (an async generator: ``aclose()`` it if
+        you stop early)."""
+        first = list_operations_request(
+            status=status, start_date=start_date, end_date=end_date, page_size=page_size
+        )
+        return self._aoperation_pages(Pager(first, max_items))
+
+    async def _aoperation_pages(self, pager: Pager[Any]) -> AsyncGenerator[LazyOperationPage, None]:
         while (request := pager.next_request()) is not None:
             page = parse_lazy_operation_page(request, await self._arequest(request))
-            for operation in page.validated(pager.take(page.operations, page.next_page_token)):
-                yield operation
-
-    def get_operation_errors(self, operation_id: str, *, max_items: int = 1000) -> list[OperationError]:
-        """Up to ``max_items`` failures of an operation, from its Errors endpoint.
-
-        Twilio does not document this endpoint's shape: items are parsed leniently (see
-        :class:`OperationError`).
-        """
-        pager = ErrorsPager(operation_id, max_items)
-        while (request := pager.next_request()) is not None:
-            pager.add(request, self._request(request))
-        return pager.errors
-
-    async def aget_operation_errors(
-        self, operation_id: str, *, max_items: int = 1000
-    ) -> list[OperationError]:
-        pager = ErrorsPager(operation_id, max_items)
-        while (request := pager.next_request()) is not None:
-            pager.add(request, await self._arequest(request))
-        return pager.errors
-
-    # -- notifications -------------------------------------------------------------------------
-
-    def list_push_notifications(
-        self,
-        *,
-        operation_id: str | None = None,
-        status: PushNotificationStatus | str | None = None,
-        tags: Mapping[str, str] | str | None = None,
-        start_date: Any = None,
-        end_date: Any = None,
-        user: str | None = None,
-        provider: str | None = None,
-        page_size: int = 50,
-        page_token: str | None = None,
-    ) -> PushNotificationPage:
-        """Fetch one page of push notifications (``GET /v1/PushNotifications``).
-
-        :param operation_id: Only the notifications of this operation (a send).
-        :param status: Only those with this status (``SCHEDULED``, ``QUEUED``, ``SENT``, ``FAILED``
-            or ``CANCELED``; any case).
-        :param tags: Only those whose send had all of these tags: a dict, or Twilio's
-            ``"key:value;key2:value2;"`` text.
-        :param start_date: Only those created after this (aware datetime or ISO 8601 string).
-        :param end_date: Only those created before this.
-        :param user: Only those sent to this user (``comms_pushnotificationuser_...``).
-        :param provider: Only those sent through ``FCM`` or ``APN``.
-        :param page_size: 1 to 1000.
-        :param page_token: ``next_page_token`` of the previous page.
-        """
-        request = list_push_notifications_request(
-            operation_id=operation_id,
-            status=status,
-            tags=tags,
-            start_date=start_date,
-            end_date=end_date,
-            user=user,
-            provider=provider,
-            page_size=page_size,
-            page_token=page_token,
-        )
-        return parse_push_notification_page(request, self._request(request))
-
-    async def alist_push_notifications(
-        self,
-        *,
-        operation_id: str | None = None,
-        status: PushNotificationStatus | str | None = None,
-        tags: Mapping[str, str] | str | None = None,
-        start_date: Any = None,
-        end_date: Any = None,
-        user: str | None = None,
-        provider: str | None = None,
-        page_size: int = 50,
-        page_token: str | None = None,
-    ) -> PushNotificationPage:
-        request = list_push_notifications_request(
-            operation_id=operation_id,
-            status=status,
-            tags=tags,
-            start_date=start_date,
-            end_date=end_date,
-            user=user,
-            provider=provider,
-            page_size=page_size,
-            page_token=page_token,
-        )
-        return parse_push_notification_page(request, await self._arequest(request))
-
-    def iter_push_notifications(
-        self,
-        *,
-        operation_id: str | None = None,
-        status: PushNotificationStatus | str | None = None,
-        tags: Mapping[str, str] | str | None = None,
-        start_date: Any = None,
-        end_date: Any = None,
-        user: str | None = None,
-        provider: str | None = None,
-        page_size: int = 1000,
-        max_items: int | None = None,
-    ) -> Iterator[PushNotification]:
-        """Every push notification matching the filters (those of
-        :meth:`list_push_notifications`), fetched page by page as you iterate; ``max_items`` stops
-        after that many. E.g. an operation's failed recipients:
-        ``hook.iter_push_notifications(operation_id=op_id, status="FAILED")``."""
-        first = list_push_notifications_request(
-            operation_id=operation_id,
-            status=status,
-            tags=tags,
-            start_date=start_date,
-            end_date=end_date,
-            user=user,
-            provider=provider,
-            page_size=page_size,
-        )
-        return self._iter_notifications(Pager(first, max_items))
-
-    def _iter_notifications(self, pager: Pager[PushNotification]) -> Iterator[PushNotification]:
-        while (request := pager.next_request()) is not None:
-            page = parse_push_notification_page(request, self._request(request))
-            yield from pager.take(page.push_notifications, page.next_page_token)
-
-    def aiter_push_notifications(
-        self,
-        *,
-        operation_id: str | None = None,
-        status: PushNotificationStatus | str | None = None,
-        tags: Mapping[str, str] | str | None = None,
-        start_date: Any = None,
-        end_date: Any = None,
-        user: str | None = None,
-        provider: str | None = None,
-        page_size: int = 1000,
-        max_items: int | None = None,
-    ) -> AsyncIterator[PushNotification]:
-        """The async twin of :meth:`iter_push_notifications`."""
-        first = list_push_notifications_request(
-            operation_id=operation_id,
-            status=status,
-            tags=tags,
-            start_date=start_date,
-            end_date=end_date,
-            user=user,
-            provider=provider,
-            page_size=page_size,
-        )
-        return self._aiter_notifications(Pager(first, max_items))
-
-    async def _aiter_notifications(self, pager: Pager[PushNotification]) -> AsyncIterator[PushNotification]:
-        while (request := pager.next_request()) is not None:
-            page = parse_push_notification_page(request, await self._arequest(request))
-            for notification in pager.take(page.push_notifications, page.next_page_token):
-                yield notification
+            yield replace(page, operations=pager.take(page.operations, page.next_page_token))
 
     # -- sends ---------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -388,13 +389,14 @@ class TwilioPushSendOperator(BaseOperator):
             recheck_delay=self.recheck_delay,
         )
         operation_id = sender.send(0, self.to, task.tag(0)).operation_id
+        sent_at = time.time()
         self.log.info("Twilio accepted the send: operation %s.", operation_id)
         if not self.wait_for_completion:
             return operation_id
         context["ti"].xcom_push(key="operation_id", value=operation_id)
         with _sent_already(operation_id):
             # As the sensor does: transient errors are waited out, until the deadline.
-            operation = read_operation(self, self.hook, operation_id)
+            operation = read_operation(self, self.hook, operation_id, sent_at=sent_at)
             if (operation is None or not operation.terminal) and self.deferrable:
                 defer_until_terminal(
                     self,
@@ -404,6 +406,7 @@ class TwilioPushSendOperator(BaseOperator):
                     timeout=self.wait_timeout,
                     method_kwargs={"operation_id": operation_id},
                     created_at=operation.created_at if operation else None,
+                    sent_at=None if operation else sent_at,
                 )
             operation = poll_until_terminal(
                 self,
@@ -412,6 +415,7 @@ class TwilioPushSendOperator(BaseOperator):
                 operation,
                 poll_interval=self.poll_interval,
                 timeout=self.wait_timeout,
+                sent_at=sent_at,
             )
         return terminal_result(operation, fail_on_canceled=self.fail_on_canceled)
 

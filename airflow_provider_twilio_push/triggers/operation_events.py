@@ -6,28 +6,42 @@ Import it from ``airflow_provider_twilio_push.triggers.twilio_push`` (its stored
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Sequence
+import math
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Iterable, Sequence
 from contextlib import aclosing
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+from pydantic import ValidationError
 
 from airflow_provider_twilio_push.core.events import (
+    RUNNING_STATUSES,
     TERMINAL_STATUSES,
     Position,
     Sweep,
     advance,
+    first_window,
     validate_event_poll_interval,
     validate_statuses,
 )
 from airflow_provider_twilio_push.core.request import MAX_PAGE_SIZE
-from airflow_provider_twilio_push.exceptions import TwilioPushError
+from airflow_provider_twilio_push.core.response import validate_operation
+from airflow_provider_twilio_push.exceptions import (
+    TwilioPushError,
+    TwilioPushInvalidInputError,
+    TwilioPushNotFoundError,
+)
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation
 
 #: Operations of a sweep read between two turns of the event loop.
 VALIDATED_BETWEEN_YIELDS = 100
+#: The triggerer hands the events a trigger yields to the database at its next loop, about a
+#: second later: a position is stored only this long after the events it accounts for.
+PERSIST_DELAY = 5.0
 
 CLASSPATH = "airflow_provider_twilio_push.triggers.twilio_push.TwilioPushOperationEventTrigger"
 
@@ -48,12 +62,14 @@ class TwilioPushOperationEventTrigger(BaseEventTrigger):
     operation and reads the event's payload (``operation.to_xcom()`` plus ``failure_rate`` and
     ``sent_rate``) from ``triggering_asset_events[asset][-1].extra["payload"]``.
 
-    Every ``poll_interval`` seconds it lists the account's operations created since the oldest one
-    still running (``GET /v1/PushNotifications/Operations``, 1,000 a page). On Airflow 3.3+ every
-    such trigger with the same connection id and ``poll_interval`` shares that sweep, and the
-    position is kept in the asset's state store, so that operations that finished while the
-    triggerer was down are reported after it restarts (within Twilio's 7-day retention). Delivery
-    is at least once: an operation reported just before a restart may be reported again (use the
+    Every ``poll_interval`` seconds it lists the operations still running (one status filter
+    each), those created since the last look, and reads by id each one it saw running that is no
+    longer listed as such: requests and state grow with what is running, not with the account's
+    history. On Airflow 3.3+ every such trigger with the same connection id and ``poll_interval``
+    shares that sweep, and the position is kept in the asset's state store, so that operations that
+    finished while the triggerer was down are reported after it restarts (within Twilio's 7-day
+    retention). Delivery is at least once: the position is stored a sweep after the events it
+    accounts for, so those of the last sweeps before a restart may be reported again (use the
     payload's ``id`` to deduplicate). Without a state store (Airflow < 3.3) watching starts when the
     trigger starts. Operations already finished when watching begins are not reported.
 
@@ -97,44 +113,45 @@ class TwilioPushOperationEventTrigger(BaseEventTrigger):
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncGenerator[Any]:
         """Sweep the account every ``poll_interval`` seconds, forever; yield each :class:`Sweep`.
 
-        The first sweep lists the whole retention; the next ones start at the group's own position
-        (the oldest operation still running). A failed sweep is logged and tried again later.
+        The group keeps its own position, from the present on. A failed sweep is logged and tried
+        again later.
         """
         trigger = cls(**kwargs)
         position: Position | None = None
         async with TwilioPushHook(trigger.twilio_push_conn_id) as hook:
             while True:
-                start = None if position is None else position.sweep_start()
-                sweep = await trigger._sweep(hook, start)
+                sweep = await trigger._sweep(hook, position)
                 if sweep is not None:
                     position = advance(position, sweep).position
                     yield sweep
                 await asyncio.sleep(trigger.poll_interval)
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
-        """Report this trigger's operations from the shared sweeps, keeping its own position."""
+        """Report this trigger's operations from the shared sweeps, keeping its own position.
+
+        A position is stored once the events it accounts for are safe in the database: at a later
+        sweep, at least :data:`PERSIST_DELAY` after they were yielded.
+        """
         position, stored = await self._load_position()
-        async for sweep in shared_stream:
-            if position is not None and not sweep.covers(position.since):
-                # Joined a group that sweeps from later than this trigger's position: catch up once.
-                async with TwilioPushHook(self.twilio_push_conn_id) as hook:
-                    caught_up = await self._sweep(hook, position.sweep_start())
-                sweep = caught_up or sweep
+        unsafe: deque[tuple[float, Position]] = deque()  # (when it is safe, position), oldest first
+        yielded_at = -math.inf
+        async for shared in shared_stream:
+            sweep = await self._complete(shared, position)
+            if sweep is None:
+                continue
             step = advance(position, sweep, self.statuses)
-            if step.dropped:
-                self.log.warning(
-                    "%d operations still running are older than the %d finished operations kept; "
-                    "they will not be reported",
-                    step.dropped,
-                    len(step.position.handled),
-                )
             for operation in step.report:
                 self.log.info("Operation %s is %s", operation.id, operation.status.value)
                 yield TriggerEvent(event_payload(operation))
+                yielded_at = time.monotonic()
                 await asyncio.sleep(0)  # a sweep may report thousands: let the loop run between them
             position = step.position
-            if position != stored:
-                stored = await self._store_position(position)
+            unsafe.append((yielded_at + PERSIST_DELAY, position))
+            safe = None
+            while unsafe and unsafe[0][0] <= time.monotonic():
+                safe = unsafe.popleft()[1]
+            if safe is not None and safe != stored:
+                stored = await self._store_position(safe)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """The trigger on its own (no shared-stream manager, Airflow < 3.3): the same sweeps."""
@@ -142,15 +159,31 @@ class TwilioPushOperationEventTrigger(BaseEventTrigger):
             async for event in self.filter_shared_stream(sweeps):
                 yield event
 
-    async def _sweep(self, hook: TwilioPushHook, start: datetime | None) -> Sweep | None:
-        """Every operation created from ``start`` on (None: the whole retention), or None when the
-        sweep failed (logged; the watch goes on)."""
-        operations: list[Operation] = []
+    async def _complete(self, sweep: Sweep, position: Position | None) -> Sweep | None:
+        """``sweep`` with what this trigger's position needs and the group's did not look at, or
+        None when that look failed (logged; the next sweep tries again)."""
+        covered = sweep.covers(position)
+        unknown = sweep.unknown(position)
+        if covered and not unknown:
+            return sweep
+        async with TwilioPushHook(self.twilio_push_conn_id) as hook:
+            if not covered:
+                # Its position is older than the group's (e.g. it restarted): catch up on its own.
+                return await self._sweep(hook, position)
+            return sweep.plus(*await self._read(hook, unknown))
+
+    async def _sweep(self, hook: TwilioPushHook, position: Position | None) -> Sweep | None:
+        """A look at the account for ``position`` (None: watching begins now), or None when a
+        listing failed (logged; the watch goes on)."""
+        start = first_window(datetime.now(UTC)) if position is None else position.window_start()
+        running: set[str] = set()
+        listed: list[Operation] = []
         try:
-            async for operation in hook.aiter_operations(start_date=start, page_size=MAX_PAGE_SIZE):
-                operations.append(operation)
-                if len(operations) % VALIDATED_BETWEEN_YIELDS == 0:
-                    await asyncio.sleep(0)  # a page is validated an operation at a time: let the loop run
+            for status in RUNNING_STATUSES:
+                async for operation in self._listing(hook, status=status):
+                    running.add(operation.id)
+            async for operation in self._listing(hook, start_date=start):
+                listed.append(operation)
         except TwilioPushError as exc:
             self.log.warning(
                 "Listing the operations of connection %r failed, will try again in %s s: %s",
@@ -159,7 +192,55 @@ class TwilioPushOperationEventTrigger(BaseEventTrigger):
                 exc,
             )
             return None
-        return Sweep(start, operations)
+        sweep = Sweep(start, frozenset(running), listed)
+        return sweep.plus(*await self._read(hook, sweep.unknown(position)))
+
+    async def _listing(self, hook: TwilioPushHook, **filters: Any) -> AsyncIterator[Operation]:
+        """The operations listed with ``filters``, page by page, each read on its own: a malformed
+        one is logged and skipped. The loop runs between every :data:`VALIDATED_BETWEEN_YIELDS`."""
+        count = 0
+        async with aclosing(hook.aiter_operation_pages(page_size=MAX_PAGE_SIZE, **filters)) as pages:
+            async for page in pages:
+                for item in page.operations:
+                    try:
+                        operation = validate_operation(item)
+                    except ValidationError as exc:
+                        self._skip(item, exc)
+                        continue
+                    yield operation
+                    count += 1
+                    if count % VALIDATED_BETWEEN_YIELDS == 0:
+                        await asyncio.sleep(0)
+
+    def _skip(self, item: object, exc: ValidationError) -> None:
+        operation_id = item.get("id") if isinstance(item, dict) else None
+        first = exc.errors()[0]
+        self.log.warning(
+            "Skipped an operation of the list that is not valid (id %s): %s: %s",
+            repr(operation_id)[:80],
+            ".".join(str(part) for part in first["loc"]) or "the item",
+            first["msg"],
+        )
+
+    async def _read(self, hook: TwilioPushHook, ids: Iterable[str]) -> tuple[list[Operation], set[str]]:
+        """The operations ``ids`` (no longer listed as running: most have finished), each on its own;
+        and the ids Twilio no longer has. One that cannot be read now is read at the next sweep."""
+        operations: list[Operation] = []
+        gone: set[str] = set()
+        for operation_id in sorted(ids):
+            try:
+                operations.append(await hook.aget_operation(operation_id))
+            except (TwilioPushNotFoundError, TwilioPushInvalidInputError) as exc:
+                self.log.warning("Operation %s can no longer be watched: %s", operation_id, exc)
+                gone.add(operation_id)
+            except TwilioPushError as exc:
+                self.log.warning(
+                    "Reading operation %s failed, will try again in %s s: %s",
+                    operation_id,
+                    self.poll_interval,
+                    exc,
+                )
+        return operations, gone
 
     async def _load_position(self) -> tuple[Position | None, Position | None]:
         """(where to start, what is stored): the stored position, or None to start at the present.

@@ -15,6 +15,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_twilio_push.core.progress import describe_progress
 from airflow_provider_twilio_push.core.request import to_utc, validate_operation_id
+from airflow_provider_twilio_push.core.retries import not_found_yet
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation, OperationStatus
@@ -63,6 +64,9 @@ class TwilioPushOperationTrigger(BaseTrigger):
         host), or None to wait forever.
     :param created_at: When the operation was created (ISO 8601, as the API gives it), if known:
         the watcher can then find it in its list sweeps from the start. Optional.
+    :param sent_at: When Twilio accepted the send (UNIX timestamp), if the deferring task sent it:
+        a 404 in the first ``NOT_FOUND_GRACE`` seconds after, before the operation was read, is
+        waited out. Optional.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class TwilioPushOperationTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         end_time: float | None = None,
         created_at: str | None = None,
+        sent_at: float | None = None,
     ) -> None:
         super().__init__()
         self.operation_id = operation_id
@@ -79,6 +84,7 @@ class TwilioPushOperationTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.end_time = end_time
         self.created_at = created_at
+        self.sent_at = sent_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         kwargs: dict[str, Any] = {
@@ -89,6 +95,8 @@ class TwilioPushOperationTrigger(BaseTrigger):
         }
         if self.created_at is not None:
             kwargs["created_at"] = self.created_at
+        if self.sent_at is not None:
+            kwargs["sent_at"] = self.sent_at
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _seconds_left(self) -> float:
@@ -128,7 +136,8 @@ class TwilioPushOperationTrigger(BaseTrigger):
                     yield self._timeout_event(last)
                     return
                 if isinstance(outcome, TwilioPushError):
-                    if not outcome.transient:
+                    not_yet = last is None and not_found_yet(outcome, self.sent_at)
+                    if not outcome.transient and not not_yet:
                         yield self._error_event(outcome, last)
                         return
                     self.log.warning(

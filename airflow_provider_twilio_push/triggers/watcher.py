@@ -18,15 +18,12 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
+from contextlib import aclosing
 from datetime import datetime
-from typing import Any
-
-from pydantic import ValidationError
 
 from airflow_provider_twilio_push.core.pacing import pacer_for
-from airflow_provider_twilio_push.core.paging import Pager
-from airflow_provider_twilio_push.core.request import MAX_PAGE_SIZE, list_operations_request
-from airflow_provider_twilio_push.core.response import parse_lazy_operation_page, validate_operation
+from airflow_provider_twilio_push.core.request import MAX_PAGE_SIZE
 from airflow_provider_twilio_push.core.settings import ConnectionSettings
 from airflow_provider_twilio_push.core.watching import (
     GET_AHEAD,
@@ -35,6 +32,7 @@ from airflow_provider_twilio_push.core.watching import (
     next_due,
     plain_utc,
     plan_requests,
+    wake_in,
 )
 from airflow_provider_twilio_push.exceptions import (
     TwilioPushConnectionError,
@@ -48,9 +46,6 @@ from airflow_provider_twilio_push.models import Operation
 
 log = logging.getLogger(__name__)
 
-#: False: every operation is read with its own GET each interval, as before coalescing (the
-#: benchmark's baseline; not a setting).
-COALESCE = True
 #: GETs in flight at once, per watcher.
 MAX_CONCURRENT_GETS = 32
 #: Observations a sweep hands over between two turns of the event loop: each wakes a trigger, and
@@ -62,6 +57,15 @@ OFFERS_BETWEEN_YIELDS = 100
 _STRUGGLING = (TwilioPushRateLimitedError, TwilioPushServerError, TwilioPushConnectionError)
 
 Outcome = Operation | TwilioPushError
+
+
+def _nothing() -> None:
+    pass
+
+
+def _failure(exc: Exception) -> TwilioPushError:
+    """What the triggers are told when the watcher meets a bug: an error that ends them."""
+    return TwilioPushError(f"The operation watcher failed: {type(exc).__name__}: {exc}")
 
 
 class Watch:
@@ -82,6 +86,7 @@ class Watch:
         self._outcome: Outcome | None = None
         self._observed_at = -math.inf
         self._ready = asyncio.Event()
+        self._release_pacing: Callable[[], None] = _nothing
         self.closed = False
 
     def offer(self, outcome: Outcome, observed_at: float) -> None:
@@ -119,11 +124,15 @@ class Watch:
         """Unregister at once (idempotent)."""
         if not self.closed:
             self.closed = True
+            self._release_pacing()
             self._watcher.remove(self)
 
 
 class OperationWatcher:
     """Reads the operations its watches are for, for one account on one event loop."""
+
+    #: What to ask the API for next (a benchmark may set its own, e.g. GETs only).
+    planner = staticmethod(plan_requests)
 
     def __init__(
         self, key: tuple[asyncio.AbstractEventLoop, tuple[str, str, str]], hook: TwilioPushHook
@@ -165,7 +174,7 @@ class OperationWatcher:
             self._task = asyncio.create_task(
                 self._run(), name=f"twilio-push-watcher-{self._hook.twilio_push_conn_id}"
             )
-        self._schedule(watch.due_at)
+        self._schedule(watch)
         return watch
 
     def remove(self, watch: Watch) -> None:
@@ -184,8 +193,9 @@ class OperationWatcher:
             if self._task is not None:
                 self._task.cancel()
 
-    def _schedule(self, due_at: float) -> None:
-        if due_at < self._wake_at:
+    def _schedule(self, watch: Watch) -> None:
+        """Wake the loop if ``watch`` needs a look before the loop would wake anyway."""
+        if watch.due_at - watch.lead * GET_AHEAD < self._wake_at:
             self._wake.set()
 
     # -- the loop ------------------------------------------------------------------------------
@@ -194,22 +204,20 @@ class OperationWatcher:
         try:
             await self._hook.aget_client()
             while self._watches:
-                wake_at = self._next_wake()
-                delay = wake_at - time.monotonic()
-                if delay > 0:
-                    self._wake_at = wake_at
-                    self._wake.clear()
-                    try:
-                        async with asyncio.timeout(None if math.isinf(delay) else delay):
-                            await self._wake.wait()
-                    except TimeoutError:
-                        pass
-                    self._wake_at = math.inf
-                    continue
-                await self._serve(self._plan())
+                now = time.monotonic()
+                watched = self._watched(now)
+                plan = self.planner(
+                    watched, pages_per_sweep=self._pages_per_sweep, sweep=self._sweeps_refused is None
+                )
+                if plan.due:
+                    await self._serve(plan)
+                    await asyncio.sleep(0)  # whatever was served: the loop turns
+                else:
+                    # Nothing is due: each look is wake_in() > 0 away, by the planner's own measure.
+                    await self._sleep_until(now + min(map(wake_in, watched), default=math.inf))
         except Exception as exc:  # a bug must end the triggers with an error, not leave them waiting
             log.exception("The operation watcher of connection %r failed", self._hook.twilio_push_conn_id)
-            failure = TwilioPushError(f"The operation watcher failed: {type(exc).__name__}: {exc}")
+            failure = _failure(exc)
             for watches in list(self._watches.values()):
                 for watch in list(watches):
                     watch.offer(failure, time.monotonic())
@@ -221,33 +229,26 @@ class OperationWatcher:
             await asyncio.gather(*self._gets, return_exceptions=True)
             await self._hook.aclose()
 
-    def _next_wake(self) -> float:
-        """When the next operation needs a look (less what a plan reads ahead of time)."""
-        wake_at = math.inf
-        for operation_id, watches in self._watches.items():
-            if operation_id in self._in_flight:
-                continue
-            for watch in watches:
-                wake_at = min(wake_at, watch.due_at - watch.lead * GET_AHEAD)
-        return wake_at
+    async def _sleep_until(self, wake_at: float) -> None:
+        """Until ``wake_at`` (monotonic), or until a watch needs a look sooner (:meth:`_schedule`)."""
+        self._wake_at = wake_at
+        self._wake.clear()
+        delay = wake_at - time.monotonic()
+        try:
+            async with asyncio.timeout(None if math.isinf(delay) else max(delay, 0.0)):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+        self._wake_at = math.inf
 
-    def _plan(self) -> RequestPlan:
-        now = time.monotonic()
-        operations = [
-            WatchedOperation(
-                operation_id,
-                due_in=min(watch.due_at for watch in watches) - now,
-                interval=min(watch.lead for watch in watches),
-                created_at=self._created.get(operation_id),
-            )
+    def _watched(self, now: float) -> list[WatchedOperation]:
+        """Every watch of an operation not being read, as the planner sees it."""
+        return [
+            WatchedOperation(operation_id, watch.due_at - now, watch.lead, self._created.get(operation_id))
             for operation_id, watches in self._watches.items()
             if operation_id not in self._in_flight
+            for watch in watches
         ]
-        return plan_requests(
-            operations,
-            pages_per_sweep=self._pages_per_sweep,
-            sweep=COALESCE and self._sweeps_refused is None,
-        )
 
     async def _serve(self, plan: RequestPlan) -> None:
         if plan.due:
@@ -263,52 +264,57 @@ class OperationWatcher:
                 task.add_done_callback(self._gets.discard)
 
     def _offer(self, operation_id: str, outcome: Outcome, observed_at: float) -> None:
-        if isinstance(outcome, Operation) and outcome.created_at is not None:
-            self._created.setdefault(operation_id, outcome.created_at)
-        for watch in list(self._watches.get(operation_id, ())):
+        watches = self._watches.get(operation_id)
+        if not watches:
+            return
+        if (
+            isinstance(outcome, Operation)
+            and outcome.created_at is not None
+            and self._created.get(operation_id) != outcome.created_at
+        ):
+            # The API's word: a created_at the trigger was given may be wrong (a trigger row
+            # written by hand or by an older version), and the sweeps would never find it.
+            self._created[operation_id] = plain_utc(outcome.created_at)
+        for watch in list(watches):
             watch.offer(outcome, observed_at)
-            self._schedule(watch.due_at)
+            self._schedule(watch)
 
     async def _get(self, operation_id: str) -> None:
+        outcome: Outcome
+        observed_at = time.monotonic()
         try:
             async with self._get_slots:
                 observed_at = time.monotonic()
-                outcome: Outcome
-                try:
-                    outcome = await self._hook.aget_operation(operation_id)
-                except TwilioPushError as exc:
-                    outcome = exc
+                outcome = await self._hook.aget_operation(operation_id)
+        except TwilioPushError as exc:
+            outcome = exc
+        except Exception as exc:  # a bug must end the triggers with an error, not leave them waiting
+            log.exception("Reading operation %s failed", operation_id)
+            outcome = _failure(exc)
         finally:
             self._in_flight.discard(operation_id)
         self._offer(operation_id, outcome, observed_at)
 
     async def _sweep(self, plan: RequestPlan) -> set[str]:
         """List the plan's windows; the operations due that the sweep stands for (shown, or told
-        of its failure); those it does not cover get a GET."""
+        of its failure); those it does not cover get a GET (as do malformed items: the GET says
+        what is wrong)."""
         observed_at = time.monotonic()
         shown: set[str] = set()
         pages = 0
         try:
             for start, end in plan.windows:
-                first = list_operations_request(start_date=start, end_date=end, page_size=MAX_PAGE_SIZE)
-                pager: Pager[Any] = Pager(first)
-                while (request := pager.next_request()) is not None:
-                    pages += 1
-                    # The hook's request shell (pacing, retries, typed errors): one module of ours.
-                    response = await self._hook._arequest(request)
-                    page = parse_lazy_operation_page(request, response)
-                    for item in pager.take(page.operations, page.next_page_token):
-                        operation_id = item.get("id") if isinstance(item, dict) else None
-                        if operation_id not in self._watches:
-                            continue
-                        try:
-                            operation = validate_operation(item)
-                        except ValidationError:
-                            continue  # read with a GET instead, which says what is wrong
-                        shown.add(operation_id)
-                        self._offer(operation_id, operation, observed_at)
-                        if len(shown) % OFFERS_BETWEEN_YIELDS == 0:
-                            await asyncio.sleep(0)
+                listing = self._hook.aiter_operation_pages(
+                    start_date=start, end_date=end, page_size=MAX_PAGE_SIZE
+                )
+                async with aclosing(listing):
+                    async for page in listing:
+                        pages += 1
+                        for operation in page.lenient(self._watches):
+                            shown.add(operation.id)
+                            self._offer(operation.id, operation, observed_at)
+                            if len(shown) % OFFERS_BETWEEN_YIELDS == 0:
+                                await asyncio.sleep(0)
         except TwilioPushError as exc:
             if isinstance(exc, _STRUGGLING):
                 # For each operation due, what a failed poll is: logged by its triggers, then waited out.
@@ -325,6 +331,10 @@ class OperationWatcher:
                 )
             return shown
         self._pages_per_sweep = pages
+        for operation_id in plan.swept - shown:
+            # Not where its creation time said (wrong, or not listed yet): no sweep is made for
+            # it until a GET (when it is due) tells the API's creation time.
+            self._created.pop(operation_id, None)
         return shown
 
 
@@ -349,13 +359,14 @@ def watch_operation(
     """Register ``operation_id`` with the watcher of the settings' account on this event loop.
 
     ``hook`` (its settings read) becomes the watcher's own if this starts a new watcher; the
-    connection's ``max_requests_per_second`` joins the account's pacing either way. ``end_time``
-    is a UNIX timestamp. Close the returned :class:`Watch` when done.
+    connection's ``max_requests_per_second`` joins the account's pacing either way, until the
+    watch closes. ``end_time`` is a UNIX timestamp. Close the returned :class:`Watch` when done.
     """
     key = (asyncio.get_running_loop(), _credentials(settings))
     watcher = _watchers.get(key)
     if watcher is None:
         watcher = _watchers[key] = OperationWatcher(key, hook)
-    pacer_for(settings)  # the strictest max_requests_per_second of the account's connections
     deadline = None if end_time is None else time.monotonic() + (end_time - time.time())
-    return watcher.add(operation_id, interval, deadline, created_at)
+    watch = watcher.add(operation_id, interval, deadline, created_at)
+    watch._release_pacing = pacer_for(settings).use(settings.max_requests_per_second)
+    return watch

@@ -566,7 +566,7 @@ CLIENT_BAD_SENDS: list[tuple[str, dict[str, Any], str]] = [
     ),
 ]
 
-#: The client's own checks beyond the contract's schemas (README says why): these bad sends
+#: The client's own checks beyond the contract's schemas (docs/operators.md, "What a send takes", says why): these bad sends
 #: would be valid JSON for the schema, so only the client refuses them.
 CLIENT_STRICTER = {
     "to-empty": "a send to nobody is a bug upstream",

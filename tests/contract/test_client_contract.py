@@ -1,7 +1,7 @@
 """Every request body the client builds, and every send it refuses, against the contract's schemas.
 
 A body the client builds must conform; a send it refuses must be one the contract refuses too,
-unless it is one of the client's own stricter checks (``CLIENT_STRICTER``, each said in the README).
+unless it is one of the client's own stricter checks (``CLIENT_STRICTER``, each said in docs/operators.md).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_a_send_the_client_refuses_the_contract_refuses_too(
     assert str(caught.value) == message
     contract_refuses = validate("SendRequest", _as_given(kwargs)) != []
     assert contract_refuses != (case in CLIENT_STRICTER), (
-        "the contract accepts this: list it in CLIENT_STRICTER, with its reason in the README"
+        "the contract accepts this: list it in CLIENT_STRICTER, with its reason in docs/operators.md"
         if not contract_refuses
         else "the contract refuses this too: it is not a stricter check"
     )

@@ -58,7 +58,7 @@ def screenshot(page: Page, name: str) -> None:
 def add_connection(
     page: Page, conn_id: str, emulator: EmulatorProcess, password: str, harness: AirflowHarness
 ) -> None:
-    """Fill in the Add Connection form as the README says (the port in Port) and save it."""
+    """Fill in the Add Connection form as docs/connection.md says (the port in Port) and save it."""
     page.goto(f"{harness.base_url}/connections")
     page.get_by_role("button", name="Add Connection").click()
     dialog = page.get_by_role("dialog")

@@ -161,6 +161,8 @@ def test_faults_never_touch_the_control_api_or_unauthenticated_requests(
         ({"routes": ["GET /v1/Nope"]}, "routes must be null or a list of some of"),
         ({"retry_after": 1.5}, "retry_after must be an integer"),
         ({"rps_limit": 0}, "rps_limit must be a number"),
+        ({"skip": -1}, "skip must be an integer from 0 to"),
+        ({"max_faults": 1.5}, "max_faults must be an integer from 0 to"),
     ],
 )
 def test_bad_faults_are_refused(emulator: EmulatorHandle, faults: dict[str, object], message: str) -> None:
@@ -193,3 +195,30 @@ def test_a_slow_send_is_accepted_even_if_the_client_gives_up(
     with pytest.raises(httpx.ReadTimeout):
         api.post("/v1/PushNotifications", json=SEND_BODY, timeout=0.1)
     assert len(api.get(OPERATIONS).json()["operations"]) == 1
+
+
+def test_skip_and_max_faults_pick_which_requests_of_a_route_meet_the_fault(
+    emulator: EmulatorHandle, api: httpx.Client
+) -> None:
+    control = emulator.control
+    # The third send is accepted but its answer is a 500; the sends before and after are not faulted.
+    faults = control.set_faults(rate_500=1, routes=[SEND], skip=2, max_faults=1)
+    assert (faults["skip"], faults["max_faults"]) == (2, 1)
+    statuses = []
+    for _ in range(5):
+        statuses.append(api.post("/v1/PushNotifications", json=SEND_BODY).status_code)
+        api.get(OPERATIONS)  # other routes neither meet the fault nor count towards skip
+    assert statuses == [202, 202, 500, 202, 202]
+    assert len(api.get(OPERATIONS).json()["operations"]) == 5
+    assert control.counters()["routes"][SEND] == {"202": 4, "500": 1}
+
+
+def test_max_faults_counts_only_the_requests_that_met_a_fault(
+    emulator: EmulatorHandle, api: httpx.Client
+) -> None:
+    emulator.control.set_faults(rate_503=0.5, max_faults=3)
+    statuses = [api.get(OPERATIONS).status_code for _ in range(40)]
+    assert statuses.count(503) == 3
+    assert statuses[-10:] == [200] * 10
+    emulator.control.set_faults(rate_503=1, max_faults=0)  # 0: never
+    assert api.get(OPERATIONS).status_code == 200

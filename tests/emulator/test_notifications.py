@@ -279,6 +279,7 @@ def test_tags_match_only_sends_that_have_all_of_them(frozen: EmulatorHandle, api
     assert tokens(tags="campaign:spring;chunk:3;") == []  # same key, other value
     assert tokens(tags="campaign:spring;chunk:1;extra:x;") == []  # one more than the send had
     assert tokens(tags="Campaign:spring;") == tokens(tags="campaign:Spring;") == []  # case matters
+    assert tokens(tags="chunk:2;chunk:1;") == []  # a send has one value a key: never both
     # The campaign operator's confirmation of a candidate operation: its id and its chunk's tag.
     assert tokens(operationId=both, tags="chunk:1;") == ["a"]
     assert tokens(operationId=other, tags="chunk:1;") == []

@@ -5,6 +5,7 @@ Against the emulator: an operation's notifications, every filter, paging as for 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -149,4 +150,25 @@ async def test_bad_filters_send_nothing(
     with pytest.raises(TwilioPushInvalidInputError) as caught:
         await list_page(hook, mode, **filters)
     assert message in str(caught.value)
+    assert twilio_push_emulator.control.counters()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "method", ["list_push_notifications", "iter_push_notifications", "alist_push_notifications"]
+)
+async def test_an_unknown_filter_is_named_with_the_filters_there_are(
+    twilio_push_emulator: EmulatorHandle, hook: TwilioPushHook, method: str
+) -> None:
+    async def call() -> None:
+        result = getattr(hook, method)(operationId="comms_operation_01h9krwprkeee8fzqspvwy6nq8")
+        if inspect.isawaitable(result):
+            await result
+
+    with pytest.raises(TypeError) as caught:
+        await call()
+
+    assert str(caught.value) == (
+        f"TwilioPushHook.{method}() got an unexpected keyword argument 'operationId'; its filters are "
+        "operation_id, status, tags, start_date, end_date, user, provider."
+    )
     assert twilio_push_emulator.control.counters()["total"] == 0

@@ -252,6 +252,23 @@ async def test_the_operation_id_is_read_from_the_body_then_the_headers(
     assert route.call_count == 1
 
 
+@pytest.mark.parametrize("suffix", ["0123456789", "-v2", ".x_~"])
+async def test_an_id_longer_than_usual_that_the_contract_accepts_is_read_and_read_back(
+    hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str, suffix: str
+) -> None:
+    """The contract's OperationId pattern has no '$': a 202 may hold a longer id. The send's
+    notifications went out: the id is returned, and the operation can be read with it."""
+    longer = OP_ID + suffix
+    api_mock.post(SEND_PATH).respond(202, json={"operationId": longer})
+    api_mock.get(f"{OPS_PATH}/{longer}").respond(200, json={"id": longer, "status": "PROCESSING"})
+
+    operation_id = await send(hook, mode, TO, CONTENT)
+    operation = await get_operation(hook, mode, operation_id)
+
+    assert operation_id == longer
+    assert operation.id == longer
+
+
 async def test_the_body_id_wins_over_the_headers(
     hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str
 ) -> None:

@@ -6,6 +6,7 @@ Most tests run twice (``mode`` = sync / async) through the small helpers below, 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import gc
@@ -338,6 +339,32 @@ async def test_iter_operations_yields_the_operations_before_a_malformed_one_then
     )
 
 
+async def test_operation_pages_hand_over_raw_items_each_read_on_its_own(
+    hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str, make_operation: Callable[..., Any]
+) -> None:
+    """The pages under iter_operations (what the triggerer's watcher reads): items as the API
+    sent them, max_items in all; ``lenient`` skips what is malformed, each item on its own."""
+    malformed = [{"id": ["x"]}, {"id": op_id(1), "status": "DONE"}, "text", {"id": op_id(2) + "0123456789"}]
+    first = page_body([make_operation(id=op_id(0)), *malformed], "tok-1")
+    second = page_body([make_operation(id=op_id(3)), make_operation(id=op_id(4))], None)
+    route = api_mock.get(OPS_PATH).mock(
+        side_effect=[httpx.Response(200, json=first), httpx.Response(200, json=second)]
+    )
+    pages_of = hook.iter_operation_pages if mode == "sync" else hook.aiter_operation_pages
+
+    pages = await collect(pages_of(start_date="2024-01-15T09:30:00Z", max_items=6))
+    wanted = {op_id(n) for n in range(5)}
+
+    assert [len(page.operations) for page in pages] == [5, 1]
+    assert pages[0].operations[1:] == malformed
+    assert [op.id for page in pages for op in page.lenient(wanted)] == [op_id(0), op_id(3)]
+    assert sent_params(route, 1) == {
+        "pageSize": "1000",
+        "startDate": "2024-01-15T09:30:00Z",
+        "pageToken": "tok-1",
+    }
+
+
 async def test_iter_operations_does_not_read_operations_past_max_items(
     hook: TwilioPushHook, api_mock: respx.MockRouter, mode: str, make_operation: Callable[..., Any]
 ) -> None:
@@ -608,6 +635,28 @@ async def test_the_hook_reuses_one_client_until_closed(
 
     assert route.call_count == 2
     assert client.is_closed
+
+
+async def test_concurrent_first_uses_of_a_hook_build_one_client(
+    twilio_conn: dict[str, Any], api_mock: respx.MockRouter, make_operation: Callable[..., Any]
+) -> None:
+    """Triggers or tasks that share a hook and start together get one client, not one each
+    (of which all but the last would never be closed)."""
+    route = api_mock.get(OP_PATH).respond(200, json=make_operation())
+    hook = TwilioPushHook()
+
+    async with hook:
+        clients = await asyncio.gather(*(hook.aget_client() for _ in range(5)))
+        await asyncio.gather(*(hook.aget_operation(OP_ID) for _ in range(3)))
+        threads = await asyncio.gather(*(asyncio.to_thread(hook.get_client) for _ in range(5)))
+        client = await hook.aget_client()
+
+    assert len({id(c) for c in clients}) == 1
+    assert clients[0] is client
+    assert client.is_closed
+    assert len({id(c) for c in threads}) == 1
+    assert threads[0].is_closed
+    assert route.call_count == 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -908,7 +957,6 @@ async def test_backoff_is_bounded_by_retry_backoff_max(
         "comms_operation_01h9krwprkeee8fzqspvwy6nqu",
         f"{OP_ID}\n",
         f"{OP_ID}/Errors",
-        f"{OP_ID}0123456789",
         "",
         None,
         12345,

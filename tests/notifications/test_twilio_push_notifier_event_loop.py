@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pendulum
 import pytest
+from airflow.sdk import DAG
 from triggers.helpers import run_trigger
 from triggers.test_twilio_push_trigger_event_loop import (
     SlowCallbacks,
@@ -41,6 +43,8 @@ except ImportError:
         )
     except ImportError:
         CallbackTrigger = None  # type: ignore[assignment,misc]
+if CallbackTrigger is not None:  # Airflow 3.1+ (3.2+ also exports both from airflow.sdk)
+    from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -114,6 +118,38 @@ if CallbackTrigger is not None:  # Airflow 3.1+
         assert twilio_push_emulator.control.operation(operation.id)["send"]["content"]["body"] == (
             "Run scheduled__2026-11-30"
         )
+
+    async def test_the_docs_deadline_alert_sends_its_push_in_the_triggerer(
+        twilio_push_emulator: EmulatorHandle,
+    ) -> None:
+        """The deadline alert of docs/notifier.md, included from here: the DAG's alert, run by the
+        triggerer's callback trigger when the deadline is missed, sends the push it describes."""
+        # [START howto_notifier_twilio_push_deadline_alert]
+        with DAG(
+            "nightly_etl",
+            schedule="@daily",
+            start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+            deadline=DeadlineAlert(
+                reference=DeadlineReference.DAGRUN_QUEUED_AT,
+                interval=timedelta(hours=1),
+                callback=AsyncCallback(
+                    TwilioPushNotifier,
+                    kwargs={"to": ON_CALL, "content": {"body": "{{ dag_run.dag_id }} is running late"}},
+                ),
+            ),
+        ) as dag:
+            ...
+        # [END howto_notifier_twilio_push_deadline_alert]
+        [alert] = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+        kwargs = {**alert.callback.kwargs, "context": deadline_context(dag.dag_id, "scheduled__2026-11-30")}
+
+        events = await run_trigger(CallbackTrigger(callback_path=alert.callback.path, callback_kwargs=kwargs))
+
+        assert [event.payload["state"] for event in events] == [CallbackState.RUNNING, CallbackState.SUCCESS]
+        [operation] = TwilioPushHook().list_operations().operations
+        assert twilio_push_emulator.control.operation(operation.id)["send"]["content"] == {
+            "body": "nightly_etl is running late"
+        }
 
     async def test_a_failed_deadline_alert_is_recorded_as_failed(
         twilio_push_emulator: EmulatorHandle,

@@ -155,6 +155,14 @@ def test_a_list_a_jsonl_file_and_a_csv_file_send_the_same_recipients(
             "token,provider\na,FCM\nb,FCM,extra\n",
             "Invalid audience {path}, line 3: 3 values for the 2 columns token,provider.",
         ),
+        (
+            # Two objects on a line, one over two lines: each line is read as the one value it must be.
+            "a.jsonl",
+            '{"token": "a", "provider": "FCM"}, {"token": "b", "provider": "FCM"}\n'
+            '{"token": "c", "provider": "FCM"\n"variables": {}}\n',
+            "Invalid audience {path}, line 1: not JSON (Extra data); expected one recipient object a line, "
+            'such as {{"token": "...", "provider": "FCM"}}.',
+        ),
         ("a.jsonl", "\n\n", "Invalid audience {path}: it holds no recipients."),
     ],
 )
@@ -175,6 +183,31 @@ def test_a_bad_line_fails_before_anything_is_sent_naming_the_file_and_line(
 
     assert str(caught.value) == message.format(path=path)
     assert twilio_push_emulator.control.request_count() == 0
+
+
+def test_a_line_that_is_not_utf8_is_named(
+    twilio_push_emulator: EmulatorHandle, context: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'{"token": "a", "provider": "FCM"}\n\n{"token": "b\xff", "provider": "FCM"}\n')
+
+    with pytest.raises(TwilioPushInvalidInputError) as caught:
+        campaign(audience=str(path)).execute(context)
+
+    assert str(caught.value) == f"Invalid audience {path}, line 3: not UTF-8 text (invalid start byte)."
+    assert twilio_push_emulator.control.request_count() == 0
+
+
+def test_a_csv_with_a_byte_order_mark_and_crlf_lines_is_read(
+    twilio_push_emulator: EmulatorHandle, context: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbftoken,provider\r\ndevice-0,APN\r\ndevice-1,FCM\r\n")
+
+    result = campaign(audience=str(path)).execute(context)
+
+    assert result["recipients"] == 2
+    assert sent_once(twilio_push_emulator, audience(2))
 
 
 def test_an_audience_that_is_no_list_or_known_file_is_refused(

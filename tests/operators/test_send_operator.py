@@ -271,6 +271,8 @@ def test_retries_default_to_airflows_own() -> None:
     # Retried tasks adopt what Twilio accepted: retries are safe, and default_args apply.
     assert send_operator().retries == BaseOperator(task_id="plain").retries
     assert send_operator(retries=2).retries == 2
+    with DAG("retried", schedule=None, default_args={"retries": 3}):
+        assert send_operator().retries == 3
 
 
 @pytest.mark.parametrize("poll_interval", [0, -5, math.nan, math.inf, "30"])

@@ -1,6 +1,6 @@
 """Bad inputs (issue 9): one table of input -> exact message -> number of requests sent.
 
-The cases live in ``bad_inputs.py``; the README's bad-input section is rendered from them. Each case runs
+The cases live in ``bad_inputs.py``; the docs' bad-input page (docs/bad-inputs.md) is rendered from them. Each case runs
 against the emulator (its counters say how many requests reached it) or, for answers the
 emulator never gives, against a respx mock of https://comms.twilio.com. Every case runs inside
 one respx router that passes the emulator's traffic through and answers anything else with 599
@@ -23,6 +23,7 @@ from airflow_provider_twilio_push.emulator import CONN_ENV_VAR
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.exceptions import TwilioPushError, TwilioPushInvalidInputError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
+from airflow_provider_twilio_push.operators.campaign import TwilioPushCampaignOperator
 from airflow_provider_twilio_push.operators.twilio_push import (
     TwilioPushOperationStatsOperator,
     TwilioPushSendOperator,
@@ -31,13 +32,13 @@ from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperatio
 
 from .bad_inputs import (
     CASES,
+    DOC_PATH,
     MAX_RETRIES,
     OP,
-    README_PATH,
     UNKNOWN_OP,
     Answer,
     Case,
-    readme_section,
+    document_section,
     render_markdown,
 )
 
@@ -94,6 +95,7 @@ def test_bad_input(case: Case, twilio_push_emulator: EmulatorHandle, monkeypatch
         "TwilioPushHook": TwilioPushHook,
         "TwilioPushOperationStatsOperator": TwilioPushOperationStatsOperator,
         "TwilioPushSendOperator": TwilioPushSendOperator,
+        "TwilioPushCampaignOperator": TwilioPushCampaignOperator,
         "TwilioPushOperationEventTrigger": TwilioPushOperationEventTrigger,
     }
 
@@ -162,9 +164,9 @@ def test_the_table_covers_the_issue_and_is_big_enough() -> None:
 
 
 def test_the_document_lists_the_same_cases_and_messages() -> None:
-    """The README's table is render_markdown() of the cases: regenerate it after changing a case."""
-    assert readme_section(README_PATH.read_text()) == render_markdown(), (
-        "The README's bad-input table is out of date: run .venv/bin/python tests/reliability/bad_inputs.py"
+    """The docs' table is render_markdown() of the cases: regenerate it after changing a case."""
+    assert document_section(DOC_PATH.read_text()) == render_markdown(), (
+        "The bad-input table of docs/bad-inputs.md is out of date: run .venv/bin/python tests/reliability/bad_inputs.py"
     )
 
 

@@ -11,7 +11,7 @@ connection's pause, which that 429 set). So one trigger gets at most one 429 per
 second, and the fleet at most ``TRIGGERS * (elapsed / RETRY_AFTER + 1)``. Polling without backoff
 would send ``TRIGGERS * elapsed / POLL_INTERVAL`` requests, five times that, nearly all of them 429s.
 
-The fleet reads each operation with its own GET (the watcher's ``COALESCE = False``): this tests
+The fleet reads each operation with its own GET (a planner of GETs only): this tests
 the pacing of a request load. The triggerer's sweeps, which cut that load to a few requests per
 interval, are tested under a limit in test_watching_rate_limits.py.
 """
@@ -28,6 +28,7 @@ import pytest
 import respx
 
 from airflow_provider_twilio_push.core import pacing
+from airflow_provider_twilio_push.core.watching import RequestPlan, WatchedOperation, plan_requests
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.triggers import watcher
@@ -43,6 +44,12 @@ BUDGET = 45  # max_requests_per_second, a little under the limit
 RETRY_AFTER = 1.0  # what the emulator's rps_limit sends
 POLL_INTERVAL = 0.2
 DEADLINE = 90.0
+
+
+def gets_only(
+    operations: list[WatchedOperation], *, pages_per_sweep: int | None, sweep: bool = True
+) -> RequestPlan:
+    return plan_requests(operations, pages_per_sweep=pages_per_sweep, sweep=False)
 
 
 async def run_fleet_against_the_limit(emulator: EmulatorHandle) -> dict[str, Any]:
@@ -77,7 +84,7 @@ async def test_500_triggers_under_a_50_rps_limit_back_off_and_a_budget_avoids_th
     twilio_push_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emulator = twilio_push_emulator
-    monkeypatch.setattr(watcher, "COALESCE", False)
+    monkeypatch.setattr(watcher.OperationWatcher, "planner", staticmethod(gets_only))
     use_connection(emulator, monkeypatch)
     plain = await run_fleet_against_the_limit(emulator)
     use_connection(emulator, monkeypatch, max_requests_per_second=BUDGET)

@@ -22,7 +22,18 @@ from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperatio
 pytestmark = pytest.mark.timeout(60)
 
 LIST = "GET /v1/PushNotifications/Operations"
+GET = "GET /v1/PushNotifications/Operations/{id}"
 POLL = 0.1
+#: A sweep lists the operations with status SCHEDULED, those with PROCESSING, and the new ones.
+LISTS_PER_SWEEP = 3
+STATE_KEY = "twilio_push_operation_events:twilio_push_default:COMPLETED+CANCELED"
+
+
+@pytest.fixture(autouse=True)
+def persist_delay(monkeypatch: pytest.MonkeyPatch) -> float:
+    """Positions are stored a few sweeps after the events they account for."""
+    monkeypatch.setattr(operation_events, "PERSIST_DELAY", 3 * POLL)
+    return 3 * POLL
 
 
 class MemoryStateStore:
@@ -84,9 +95,11 @@ def watch(trigger: TwilioPushOperationEventTrigger, store: MemoryStateStore | No
     return Watching(trigger.run())
 
 
-async def sweeps_done(control: Any, count: int, limit: float = 20.0) -> None:
-    """Wait until the emulator answered ``count`` more list requests (from now)."""
-    target = await asyncio.to_thread(control.request_count, LIST, 200) + count
+async def sweeps_done(
+    control: Any, count: int, limit: float = 20.0, per_sweep: int = LISTS_PER_SWEEP
+) -> None:
+    """Wait until the emulator answered ``count`` more sweeps (``per_sweep`` list requests each) from now."""
+    target = await asyncio.to_thread(control.request_count, LIST, 200) + count * per_sweep
 
     async def served() -> bool:
         return await asyncio.to_thread(control.request_count, LIST, 200) >= target
@@ -97,6 +110,17 @@ async def sweeps_done(control: Any, count: int, limit: float = 20.0) -> None:
 async def first_sweeps_done(stores: list[MemoryStateStore], limit: float = 30.0) -> None:
     """Wait until every trigger has stored its position: each has taken its first look."""
     await eventually(lambda: all(store.writes for store in stores), limit)
+
+
+def stored(store: MemoryStateStore, key: str = STATE_KEY) -> dict[str, Any]:
+    return json.loads(store.values[key]) if key in store.values else {}
+
+
+async def position_stored(
+    store: MemoryStateStore, holds: Callable[[dict[str, Any]], bool], limit: float = 20.0
+) -> None:
+    """Wait until the stored position satisfies ``holds``."""
+    await eventually(lambda: holds(stored(store)), limit)
 
 
 @pytest.fixture
@@ -164,11 +188,12 @@ async def test_many_pages(twilio_push_emulator: EmulatorHandle, monkeypatch: pyt
     control.freeze()
     running = [control.create_operation(total=5, duration=10)["id"] for _ in range(8)]
     watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL))
-    await sweeps_done(control, 6)  # two sweeps of three pages
+    # PROCESSING: three pages; SCHEDULED: one; created since a minute ago: three.
+    await sweeps_done(control, 2, per_sweep=7)
 
     control.advance(20)
     payloads = await watching.until(8)
-    await sweeps_done(control, 6)
+    await sweeps_done(control, 3)
     await watching.stop()
 
     assert sorted(ids(payloads)) == sorted(running)
@@ -229,9 +254,8 @@ async def test_the_position_survives_a_restart(twilio_push_emulator: EmulatorHan
     await sweeps_done(control, 2)
     control.advance(20)
     assert ids(await watching.until(1)) == [first["id"]]
-    await sweeps_done(control, 2)
+    await position_stored(store, lambda position: first["id"] in position["recent"])
     await watching.stop()
-    assert store.writes >= 1
 
     # While down: one finishes, one is created and finishes, one is still running.
     while_down = control.create_operation(total=10, duration=10)
@@ -243,14 +267,73 @@ async def test_the_position_survives_a_restart(twilio_push_emulator: EmulatorHan
     assert sorted(ids(await watching.until(2))) == sorted([while_down["id"], created_and_done["id"]])
     control.advance(20)
     await watching.until(3)
+    await position_stored(store, lambda position: later["id"] in position["recent"])
     await sweeps_done(control, 2)
     await watching.stop()
 
     assert ids(watching.payloads)[2:] == [later["id"]]
     assert done_before["id"] not in ids(watching.payloads)
-    stored = json.loads(store.values["twilio_push_operation_events:twilio_push_default:COMPLETED+CANCELED"])
-    assert stored["version"] == 1
-    assert later["id"] in stored["handled"]
+    assert stored(store)["version"] == 2
+    assert later["id"] in stored(store)["recent"]
+
+
+async def test_events_not_yet_safe_are_reported_again_after_a_restart(
+    twilio_push_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At least once: a triggerer that dies right after the trigger yielded events (before it
+    handed them to the database) must not have stored a position that counts them as reported."""
+    monkeypatch.setattr(operation_events, "PERSIST_DELAY", 60.0)
+    control = twilio_push_emulator.control
+    control.freeze()
+    store = MemoryStateStore()
+    operation = control.create_operation(total=10, duration=10)
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL), store)
+    await first_sweeps_done([store])
+    before = stored(store)
+    assert before["running"] == [operation["id"]]
+    control.advance(20)
+    assert ids(await watching.until(1)) == [operation["id"]]
+    await sweeps_done(control, 3)
+    await watching.stop()  # the triggerer dies: the event may never have reached the database
+    assert stored(store) == before
+
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL), store)
+    assert ids(await watching.until(1)) == [operation["id"]]
+    await watching.stop()
+
+
+async def test_an_operation_scheduled_days_ago_is_reported_and_sweeps_ignore_history(
+    twilio_push_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A week of finished operations costs a sweep nothing: it lists what runs and what is new,
+    and reads the old scheduled operation by id once it is no longer listed as running."""
+    monkeypatch.setattr(operation_events, "MAX_PAGE_SIZE", 3)
+    control = twilio_push_emulator.control
+    control.freeze()
+    day = 86_400
+    scheduled = control.create_operation(total=10, duration=10, age=6 * day, schedule_in=6 * day + 30)
+    for hour in range(6 * 24, 0, -2):  # 72 operations finished since, 24 pages of 3
+        control.create_operation(total=1, duration=0, age=hour * 3600)
+    store = MemoryStateStore()
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL), store)
+    await first_sweeps_done([store])
+    assert stored(store)["running"] == [scheduled["id"]]
+
+    lists, gets = control.request_count(LIST), control.request_count(GET)
+    await asyncio.sleep(10 * POLL)  # at most 11 sweeps
+    assert control.request_count(LIST) - lists <= 11 * LISTS_PER_SWEEP  # a page per listing, not 24
+    assert control.request_count(GET) == gets
+
+    control.advance(60)  # it starts, and finishes
+    [payload] = await watching.until(1)
+    await position_stored(store, lambda position: position["running"] == [])
+    await watching.stop()
+
+    assert payload["id"] == scheduled["id"]
+    assert payload["status"] == "COMPLETED"
+    assert control.request_count(GET) >= gets + 1
+    assert stored(store)["running"] == []
+    assert len(json.dumps(stored(store))) < 1_000
 
 
 async def test_without_a_store_watching_starts_at_the_present(twilio_push_emulator: EmulatorHandle) -> None:
@@ -434,3 +517,95 @@ async def test_a_store_it_cannot_read_is_not_used(
         "Could not read this watcher's position, watching from now on: Task has 2 concrete inlets and "
         "outlets — use context['asset_state_store'][MY_ASSET]"
     )
+
+
+def shared_stream_manager() -> Any:
+    try:
+        from airflow.triggers.shared_stream import SharedStreamManager
+
+        return SharedStreamManager()
+    except ImportError:  # Airflow < 3.3: its triggerer runs each trigger on its own
+        return FanOut()
+
+
+async def test_a_trigger_behind_its_group_catches_up_on_its_own(twilio_push_emulator: EmulatorHandle) -> None:
+    """A trigger that restarts into a group whose sweeps start later than its stored position
+    (they look back one minute) reports what finished while it was down, then follows the group."""
+    control = twilio_push_emulator.control
+    control.freeze()
+    store = MemoryStateStore()
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL), store)
+    await first_sweeps_done([store])
+    await watching.stop()
+
+    finished_while_down = control.create_operation(total=10, duration=0)
+    running = control.create_operation(total=10, duration=600)
+    control.advance(300)  # the group's first sweep lists from a minute ago: not those
+    assert control.operation(finished_while_down["id"])["operation"]["status"] == "COMPLETED"
+
+    behind = TwilioPushOperationEventTrigger(poll_interval=POLL)
+    behind.asset_state_store = store  # type: ignore[assignment]
+    fresh = TwilioPushOperationEventTrigger(poll_interval=POLL)
+    fresh.asset_state_store = MemoryStateStore()  # type: ignore[assignment]
+    watchings = await shared_events([fresh, behind], shared_stream_manager())
+    assert ids(await watchings[1].until(1)) == [finished_while_down["id"]]
+    await sweeps_done(control, 2)
+    gets = control.request_count(GET)
+    control.advance(600)
+    assert ids(await watchings[1].until(2))[1:] == [running["id"]]
+    assert ids(await watchings[0].until(1)) == [running["id"]]
+    await sweeps_done(control, 2)
+    results = [await w.stop() for w in watchings]
+
+    assert ids(results[0]) == [running["id"]]
+    assert ids(results[1]) == [finished_while_down["id"], running["id"]]
+    assert control.request_count(GET) - gets <= 2  # the group read it once (each trigger at most once)
+
+
+async def test_an_operation_that_expired_while_running_is_let_go(
+    twilio_push_emulator: EmulatorHandle, logs: list[dict[str, Any]]
+) -> None:
+    control = twilio_push_emulator.control
+    control.freeze()
+    age = 7 * 86_400 - 5
+    expiring = control.create_operation(total=10, duration=600, age=age, schedule_in=age - 10)
+    other = control.create_operation(total=10, duration=10)
+    store = MemoryStateStore()
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL), store)
+    await first_sweeps_done([store])
+    assert stored(store)["running"] == sorted([expiring["id"], other["id"]])
+    control.advance(20)
+    [payload] = await watching.until(1)
+    await position_stored(store, lambda position: position["running"] == [])
+    await sweeps_done(control, 2)
+    await watching.stop()
+
+    assert payload["id"] == other["id"]
+    [warning] = [entry for entry in logs if "no longer be watched" in entry["event"]]
+    assert warning["log_level"] == "warning"
+    assert warning["event"].startswith(f"Operation {expiring['id']} can no longer be watched: ")
+    assert "7 days" in warning["event"]
+
+
+async def test_a_position_of_version_1_resumes(twilio_push_emulator: EmulatorHandle) -> None:
+    """A position stored by the previous version (the oldest running operation's creation time and
+    the finished operations since) resumes: what finished since and was not handled is reported."""
+    control = twilio_push_emulator.control
+    control.freeze()
+    running = control.create_operation(total=10, duration=10, age=3600)  # was running then
+    handled = control.create_operation(total=10, duration=0, age=1800)
+    unhandled = control.create_operation(total=10, duration=0, age=600)
+    store = MemoryStateStore()
+    store.values[STATE_KEY] = json.dumps(
+        {"version": 1, "since": running["createdAt"], "handled": [handled["id"]]}
+    )
+    assert control.operation(running["id"])["operation"]["status"] == "COMPLETED"  # an hour: done
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL), store)
+    payloads = await watching.until(2)
+    await position_stored(store, lambda position: position.get("version") == 2)
+    await sweeps_done(control, 2)
+    await watching.stop()
+
+    assert sorted(ids(payloads)) == sorted([running["id"], unhandled["id"]])
+    assert len(watching.payloads) == 2
+    assert stored(store)["running"] == []

@@ -96,6 +96,46 @@ async def test_rebuilt_from_its_serialized_form_it_runs_to_the_same_event(
     assert "twilio_push_conn_id=twilio_push_default" in repr(rebuilt)
 
 
+def test_serialize_holds_when_the_send_was_accepted_if_known() -> None:
+    _, kwargs = make_trigger(sent_at=1_900_000_000.5, created_at="2030-03-17T17:46:40Z").serialize()
+
+    assert kwargs["sent_at"] == 1_900_000_000.5
+    assert kwargs["created_at"] == "2030-03-17T17:46:40Z"
+    assert "sent_at" not in make_trigger().serialize()[1]  # rows of older versions have none
+
+
+async def test_a_404_right_after_the_send_is_waited_out(
+    operation_route: respx.Route, op_response: OpResponse, logs: Logs
+) -> None:
+    """Twilio may answer 404 for an operation it accepted a moment ago: the task that sent it
+    says when, and the trigger polls on for a while."""
+    not_found = twilio_error(404, "Operation not found", 20404)
+    operation_route.side_effect = [not_found, not_found, op_response("COMPLETED", sent=3, queued=0)]
+
+    payload = await single_event(make_trigger(sent_at=time.time()))
+
+    assert payload["status"] == "completed"
+    assert len(warnings_of(logs)) == 2
+    assert warnings_of(logs)[0].startswith(
+        f"Polling operation {OPERATION_ID} failed, will try again: Twilio Push API answered 404 Not Found"
+    )
+
+
+@pytest.mark.parametrize("read_first", [False, True])
+async def test_a_404_long_after_the_send_or_once_the_operation_was_read_ends_the_trigger(
+    operation_route: respx.Route, op_response: OpResponse, read_first: bool
+) -> None:
+    not_found = twilio_error(404, "Operation not found", 20404)
+    operation_route.side_effect = [op_response("PROCESSING"), not_found] if read_first else [not_found]
+
+    payload = await single_event(make_trigger(sent_at=time.time() - (0 if read_first else 3600)))
+
+    assert payload["status"] == "error"
+    assert payload["error_type"] == "TwilioPushNotFoundError"
+    assert (payload["operation"] is not None) is read_first
+    assert operation_route.call_count == 1 + read_first
+
+
 # -- terminal statuses -----------------------------------------------------------------------------
 
 

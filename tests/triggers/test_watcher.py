@@ -22,6 +22,7 @@ import respx
 
 from airflow_provider_twilio_push.core.pacing import pacer_for
 from airflow_provider_twilio_push.core.settings import ConnectionSettings
+from airflow_provider_twilio_push.core.watching import plan_requests
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.models import Operation
@@ -52,7 +53,8 @@ class FakeApi:
     leaves out. ``list_faults``: what the next list requests get instead (a response), or wait
     for first (an async callable), one per request. Every answer has a new ``updatedAt`` (unless
     ``frozen``): a watch is woken for news only. ``password``: if set, the one secret accepted
-    (others get a 401).
+    (others get a 401). ``junk``: items every listing starts with. ``get_bugs``: ids whose GET
+    raises that exception (an unexpected one: a bug).
     """
 
     def __init__(self, router: respx.MockRouter, page_limit: int = 1000) -> None:
@@ -67,6 +69,8 @@ class FakeApi:
         self.get_seen = asyncio.Event()  # set by the first GET
         self.frozen = False
         self.password: str | None = None
+        self.junk: list[Any] = []
+        self.get_bugs: dict[str, Exception] = {}
         self._answers = 0
         router.get(LIST_PATH).mock(side_effect=self._list)
         router.get(path__regex=rf"^{LIST_PATH}/(?P<operation_id>[^/]+)$").mock(side_effect=self._get)
@@ -119,7 +123,7 @@ class FakeApi:
         if self.on_list is not None:
             self.on_list()
         start, end = params["startDate"], params["endDate"]
-        listed = [
+        listed = self.junk + [
             self._fresh(o)
             for i, o in sorted(self.ops.items(), reverse=True)
             if i not in self.hidden and start <= o["createdAt"] < end
@@ -142,6 +146,8 @@ class FakeApi:
             return refused
         if self.get_gate is not None:
             await self.get_gate.wait()
+        if operation_id in self.get_bugs:
+            raise self.get_bugs[operation_id]
         if operation_id not in self.ops:
             return twilio_error(404, "Operation not found", 20404)
         return httpx.Response(200, json=self._fresh(self.ops[operation_id]))
@@ -154,7 +160,10 @@ def fake(api: respx.MockRouter) -> FakeApi:
 
 @pytest.fixture(autouse=True)
 def no_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A watch's first look is due at once (instead of at a random point of its first interval)."""
+    """A watch's first look is due at once (instead of at a random point of its first interval).
+
+    Watches of one operation are then always in step (each look resets them all): the tests of
+    watches out of step (mixed intervals) set their first looks themselves."""
     monkeypatch.setattr(watcher_module.random, "uniform", lambda low, high: low)
 
 
@@ -587,13 +596,14 @@ async def test_connections_to_one_account_share_a_watcher_and_its_sweeps(
 
     assert len(watcher_module._watchers) == 2  # one per account
     await asyncio.gather(*(next_of(w) for w in [*mine, *other, elsewhere]))
+    settings = await TwilioPushHook("twilio_push_other").aget_settings()
+    assert pacer_for(settings).interval == pytest.approx(0.01)  # its budget joined the account's pacing
     close_all([*mine, *other, elsewhere])
 
     # One sweep for the four operations of the shared account; a GET for the other account's one.
     assert len(fake.lists) == 1
     assert fake.gets == [ids[0]]
-    settings = await TwilioPushHook("twilio_push_other").aget_settings()
-    assert pacer_for(settings).interval == pytest.approx(0.01)  # its budget joined the account's pacing
+    assert pacer_for(settings).interval == 0.0  # ... while its triggers watched
 
 
 async def test_a_trigger_that_read_a_rotated_secret_gets_a_watcher_with_it(
@@ -618,3 +628,171 @@ async def test_a_trigger_that_read_a_rotated_secret_gets_a_watcher_with_it(
     assert isinstance(refused, TwilioPushError)
     assert str(refused).startswith("Twilio Push API answered 401 Unauthorized to GET")
     assert "rotated" not in str(refused)
+
+
+# -- bad data, watches out of step, bugs -----------------------------------------------------------
+
+
+async def test_watches_of_one_operation_out_of_step_do_not_spin_the_loop(
+    fake: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sensor polling every 300 s and an operator every 30 s on one operation, the slow one due
+    first: the watcher wakes for it (3 s ahead, 1% of 300 s), and must then read it, not plan
+    nothing and plan again without yielding for 2.7 s (the fast watch's 1% is 0.3 s)."""
+    [i] = fake.add(1)
+    firsts = iter([2.0, 29.0])  # the first looks: the slow watch's in 2 s, the fast one's in 29 s
+    monkeypatch.setattr(watcher_module.random, "uniform", lambda low, high: next(firsts))
+    plans = 0
+
+    def counted(operations: Any, **options: Any) -> Any:
+        nonlocal plans
+        plans += 1
+        return plan_requests(operations, **options)
+
+    monkeypatch.setattr(watcher_module.OperationWatcher, "planner", staticmethod(counted))
+    connection = await connect()
+    [slow] = register_with(connection, [i], interval=300.0)
+    [fast] = register_with(connection, [i], interval=30.0)
+
+    outcomes = await asyncio.gather(next_of(slow), next_of(fast))
+    close_all([slow, fast])
+
+    assert [o.id for o in outcomes if isinstance(o, Operation)] == [i, i]
+    assert fake.gets == [i]
+    assert plans <= 3  # the look, then the plan that sleeps until the next one
+
+
+async def test_malformed_list_items_are_skipped_each_on_its_own(fake: FakeApi) -> None:
+    """Whatever a listing holds, one item never fails the others: ids of another type, ids longer
+    than any the watcher knows, items that are not objects. A watched operation whose item is
+    malformed is read with a GET instead."""
+    ids = fake.add(4)
+    fake.junk = [
+        {"id": ["x"], "status": "PROCESSING"},
+        {"id": {"nested": 1}},
+        {"id": 7},
+        "an operation",
+        None,
+        {"id": ids[0] + "0123456789", "status": "PROCESSING"},
+        {"status": "PROCESSING"},
+    ]
+    malformed = ids[3]
+    fake.ops[malformed]["status"] = "DONE?"  # listed as such; its GET says what is wrong
+    watches = await register(ids)
+
+    outcomes = await asyncio.gather(*(next_of(w) for w in watches))
+    close_all(watches)
+
+    assert [o.id for o in outcomes[:3] if isinstance(o, Operation)] == ids[:3]
+    assert len(fake.lists) == 1
+    assert fake.gets == [malformed]
+    error = outcomes[3]
+    assert isinstance(error, TwilioPushError)
+    assert str(error).startswith(
+        f"Twilio Push API answered 200 to GET {LIST_PATH}/{malformed} with JSON that is not a valid "
+        "Operation: status: Input should be 'SCHEDULED', 'PROCESSING', 'COMPLETED' or 'CANCELED'"
+    )
+
+
+async def test_creation_times_without_an_offset_are_read_as_utc(fake: FakeApi) -> None:
+    """Operations whose listing states createdAt without an offset join those whose creation time
+    the trigger knew (aware): the windows compare them all."""
+    ids = fake.add(4)
+    for i in ids:
+        fake.ops[i]["createdAt"] = "2026-11-30T09:30:00"
+        fake.ops[i]["updatedAt"] = "2026-11-30T09:30:01"
+    connection = await connect()
+    known = register_with(connection, ids[:2], interval=0.5)
+    unknown = register_with(connection, ids[2:], interval=0.5, created=False)
+    watches = [*known, *unknown]
+
+    for _ in range(2):
+        outcomes = await asyncio.gather(*(next_of(w) for w in watches))
+        assert all(isinstance(o, Operation) for o in outcomes), outcomes
+    close_all(watches)
+
+    # The first sweep (for the known ones) showed the others too, and told their creation times.
+    assert fake.gets == []
+    assert len(fake.lists) >= 2
+
+
+async def test_a_wrong_creation_time_is_corrected_by_the_api(fake: FakeApi) -> None:
+    """A trigger row written by hand or by an older version may carry a wrong created_at: the
+    sweeps miss the operations, their GETs say when they were created, and sweeps find them
+    from then on, instead of a GET each every interval."""
+    ids = fake.add(3)
+    connection = await connect()
+    hook, settings = connection
+    wrong = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+    watches = [
+        watch_operation(hook, settings, i, interval=INTERVAL, end_time=None, created_at=wrong) for i in ids
+    ]
+
+    for _ in range(4):
+        await asyncio.gather(*(next_of(w) for w in watches))
+    close_all(watches)
+
+    assert sorted(fake.gets) == ids  # once each
+    assert fake.lists[0]["startDate"] == "2026-11-27T09:29:59Z"
+    assert all(params["startDate"] == "2026-11-30T09:29:59Z" for params in fake.lists[1:])
+
+
+async def test_a_get_that_dies_of_a_bug_ends_its_trigger_with_an_error(fake: FakeApi) -> None:
+    ids = fake.add(2)
+    fake.get_bugs[ids[0]] = RuntimeError("boom")
+    [other] = await register(ids[1:])
+    trigger = TwilioPushOperationTrigger(ids[0], poll_interval=INTERVAL)
+
+    payload = await single_event(trigger, limit=5)
+    served = await next_of(other)  # the watcher serves the others on
+    other.close()
+
+    assert payload["status"] == "error"
+    assert payload["message"] == (
+        f"Could not watch operation {ids[0]}: The operation watcher failed: RuntimeError: boom"
+    )
+    assert isinstance(served, Operation)
+    assert served.id == ids[1]
+
+
+async def test_a_bug_of_the_watcher_ends_every_trigger_with_an_error(
+    fake: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = fake.add(2)
+
+    def broken(operations: Any, **options: Any) -> Any:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(watcher_module.OperationWatcher, "planner", staticmethod(broken))
+    [watch] = await register(ids[:1])
+    trigger = TwilioPushOperationTrigger(ids[1], poll_interval=INTERVAL)
+
+    payload = await single_event(trigger, limit=5)
+    outcome = await next_of(watch)
+    watch.close()
+
+    assert payload["status"] == "error"
+    assert payload["message"] == (
+        f"Could not watch operation {ids[1]}: The operation watcher failed: ZeroDivisionError: division by zero"
+    )
+    assert isinstance(outcome, TwilioPushError)
+    assert str(outcome) == "The operation watcher failed: ZeroDivisionError: division by zero"
+    assert fake.gets == []
+    assert fake.lists == []
+
+
+async def test_an_observation_older_than_the_last_one_taken_is_ignored(fake: FakeApi) -> None:
+    """A GET that began before a sweep but answers after it brings older news: the watch keeps the
+    sweep's, and its next look is an interval after the sweep, not after the GET began."""
+    hook, _ = await connect()
+    loop = asyncio.get_running_loop()
+    watcher = watcher_module.OperationWatcher((loop, ("base", "login", "digest")), hook)
+    watch = Watch(watcher, op_id(0), 10.0, None)
+    older = Operation.model_validate({"id": op_id(0), "status": "PROCESSING"})
+    newer = Operation.model_validate({"id": op_id(0), "status": "COMPLETED"})
+
+    watch.offer(newer, 100.0)
+    watch.offer(older, 99.0)
+
+    assert await next_of(watch) == newer
+    assert watch.due_at == 110.0

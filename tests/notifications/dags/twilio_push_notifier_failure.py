@@ -22,7 +22,7 @@ with DAG(
     render_template_as_native_obj=True,  # `to` below renders to the list itself
     params={"on_call": [{"token": "on-call-phone", "provider": "FCM"}]},
 ):
-
+    # [START howto_notifier_twilio_push_task_callback]
     @task(
         on_failure_callback=TwilioPushNotifier(
             to="{{ params.on_call }}",
@@ -36,5 +36,7 @@ with DAG(
     )
     def load() -> None:
         raise RuntimeError("the warehouse is down")
+
+    # [END howto_notifier_twilio_push_task_callback]
 
     load()
