@@ -286,7 +286,7 @@ def test_asset_watcher_failover(production: AirflowHarness, events_emulator: Emu
     holder = wait_until(
         lambda: watcher_triggerer(harness) in live and watcher_triggerer(harness), 300, "the watcher"
     )
-    next_sweep()  # the watcher runs
+    wait_until(lambda: sweeps() >= 1, poll_interval * 2 + 60, "the watcher's first sweep")
     before, during = create(3, duration=10), create(3, duration=LONG)
     control.advance(20)
     wait_until(lambda: reported(before), poll_interval * 2 + 60, "the events of the first operations")
