@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian's headless Chromium, for the browser test of Airflow's UI (tests/e2e/test_ui.py); Playwright drives it.
 CHROMIUM := /usr/bin/chromium
+# Debian's PostgreSQL and Redis, for the production topology of tests/e2e/test_deployment.py (the tests
+# start and stop their own servers; the packages' system services are not used).
+POSTGRES := $(or $(firstword $(wildcard /usr/lib/postgresql/*/bin/postgres)),/usr/lib/postgresql/15/bin/postgres)
+REDIS := /usr/bin/redis-server
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: install test lint typecheck docs unit demo bench matrix lock clean
@@ -15,11 +19,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-$(CHROMIUM):
-	$(SUDO) apt-get update -qq
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+DEBIAN_PACKAGE_$(CHROMIUM) := chromium
+DEBIAN_PACKAGE_$(POSTGRES) := postgresql
+DEBIAN_PACKAGE_$(REDIS) := redis-server
 
-install: $(STAMP) $(CHROMIUM)
+$(CHROMIUM) $(POSTGRES) $(REDIS):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGE_$@)
+
+install: $(STAMP) $(CHROMIUM) $(POSTGRES) $(REDIS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

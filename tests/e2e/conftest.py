@@ -64,20 +64,9 @@ def twilio_push_emulator_server(canary_token: str) -> Iterator[EmulatorProcess]:
 
 
 @pytest.fixture(scope="session")
-def fleet_emulator_server() -> Iterator[EmulatorProcess]:
-    """An emulator of its own for test_watcher_fleet.py (connection ``twilio_push_fleet``): its
-    counters hold only that test's requests."""
-    with EmulatorProcess() as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="session")
-def airflow_extra_env(
-    twilio_push_emulator_server: EmulatorProcess, fleet_emulator_server: EmulatorProcess
-) -> dict[str, str]:
+def airflow_extra_env(twilio_push_emulator_server: EmulatorProcess) -> dict[str, str]:
     return {
         **twilio_push_emulator_server.conn_env,
-        "AIRFLOW_CONN_TWILIO_PUSH_FLEET": fleet_emulator_server.conn_json,
         # The UI's Test button is disabled unless [core] test_connection is Enabled (tests/e2e/test_ui.py).
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
     }
@@ -96,9 +85,10 @@ def airflow_harness(
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    harness = getattr(item, "funcargs", {}).get("airflow_harness")
-    if report.failed and isinstance(harness, AirflowHarness):
-        report.sections.append(("Airflow component logs", harness.log_tails()))
+    if report.failed:
+        for harness in getattr(item, "funcargs", {}).values():
+            if isinstance(harness, AirflowHarness):
+                report.sections.append(("Airflow component logs", harness.log_tails()))
     return report
 
 

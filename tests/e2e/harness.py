@@ -2,7 +2,10 @@
 
 Each component is its own subprocess in its own session, logging to ``<home>/logs/components/``, so a test
 can kill the triggerer while a task is deferred and start a new one. Everything is driven through the
-public REST API v2 of the api-server; the sqlite metadata database can be read directly (read-only).
+public REST API v2 of the api-server; the metadata database can be read directly (``db_query``).
+
+By default: SQLite and the LocalExecutor, one of each component. ``tests/e2e/production.py`` runs the
+same harness on PostgreSQL with the CeleryExecutor, two Celery workers and two triggerers.
 
 In tests, use the ``airflow_harness`` fixture (tests/e2e/conftest.py); elsewhere::
 
@@ -24,7 +27,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,12 +35,15 @@ import psutil
 from cryptography.fernet import Fernet
 
 AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
+#: The ``airflow`` command of each component, by the name the harness gives its process.
 COMPONENTS: dict[str, list[str]] = {
     "scheduler": ["scheduler", "--skip-serve-logs"],
     "dag-processor": ["dag-processor"],
     "triggerer": ["triggerer", "--skip-serve-logs"],
     "api-server": ["api-server"],
 }
+#: What a Celery worker logs once it takes tasks.
+CELERY_READY = " ready."
 FINAL_RUN_STATES = frozenset({"success", "failed"})
 T = TypeVar("T")
 
@@ -141,8 +146,17 @@ def stop_processes(procs: Sequence[subprocess.Popen[bytes]], sig: int, grace: fl
 class AirflowHarness:
     """Airflow's components as subprocesses of the test, sharing a temporary AIRFLOW_HOME."""
 
-    def __init__(self, home: Path, dag_folders: Sequence[Path], extra_env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        home: Path,
+        dag_folders: Sequence[Path],
+        extra_env: Mapping[str, str],
+        components: Mapping[str, Sequence[str]] = COMPONENTS,
+    ) -> None:
+        """``components``: the ``airflow`` command of each process, by name; every name starting with
+        ``triggerer`` is a triggerer, every name starting with ``celery-worker`` a Celery worker."""
         self.home = home
+        self.components = {name: list(command) for name, command in components.items()}
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = airflow_env(home, self.port, extra_env)
@@ -151,6 +165,10 @@ class AirflowHarness:
         self.components_log_dir = self.logs_dir / "components"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.component_logs: dict[str, Path] = {}
+        #: The id of each triggerer's job (``job`` and ``trigger.triggerer_id``), by process name.
+        self.triggerer_jobs: dict[str, int] = {}
+        #: Seconds from ``start()`` until every component was ready.
+        self.startup_seconds = 0.0
         self._log_counter: dict[str, int] = {}
         self.dags_folder.mkdir(parents=True)
         self.components_log_dir.mkdir(parents=True)
@@ -161,6 +179,7 @@ class AirflowHarness:
     # --- processes -------------------------------------------------------------------------------
 
     def start(self, timeout: float = 180) -> None:
+        started = time.monotonic()
         migrate_log = self.components_log_dir / "db-migrate.log"
         with migrate_log.open("wb") as log:
             result = subprocess.run(
@@ -174,21 +193,33 @@ class AirflowHarness:
             )
         if result.returncode != 0:
             raise AirflowHarnessError(f"airflow db migrate failed:\n{tail(migrate_log)}")
-        for name in COMPONENTS:
-            self._spawn(name)
+        for name in self.components:
+            if not name.startswith("triggerer"):
+                self._spawn(name)
+        # One after the other, so that each triggerer's job id is known (they share a hostname).
+        for name in self.triggerer_names:
+            self.start_triggerer(name, timeout)
         self._wait(self._all_healthy, timeout, "every component to be healthy")
+        for name in self.components:
+            if name.startswith("celery-worker"):
+                self._wait(
+                    lambda name=name: CELERY_READY in tail(self.component_logs[name], 200),
+                    timeout,
+                    f"{name} to be ready",
+                )
         # The api-server builds its Execution API on the first request to it, which takes 5-20 s here; the
         # first task's worker would time out (after 5 s) and retry while it does.
         self.client.get("/execution/health", timeout=timeout).raise_for_status()
         token = self.client.get("/auth/token").raise_for_status().json()["access_token"]
         self.client.headers["Authorization"] = f"Bearer {token}"
+        self.startup_seconds = time.monotonic() - started
 
     def _spawn(self, name: str) -> None:
         count = self._log_counter[name] = self._log_counter.get(name, 0) + 1
         log_path = self.components_log_dir / (f"{name}.log" if count == 1 else f"{name}-{count}.log")
         with log_path.open("wb") as log:
             self.processes[name] = subprocess.Popen(
-                [str(AIRFLOW_BIN), *COMPONENTS[name]],
+                [str(AIRFLOW_BIN), *self.components[name]],
                 env=self.env,
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
@@ -232,28 +263,49 @@ class AirflowHarness:
         if proc is not None:
             stop_processes([proc], sig, grace)
 
-    def start_triggerer(self, timeout: float = 90) -> None:
-        """Start a triggerer (its log goes to a new file) and wait until it heartbeats."""
-        if "triggerer" in self.processes:
-            raise AirflowHarnessError("a triggerer is already running")
-        started = time.time()
-        self._spawn("triggerer")
+    def kill_component(self, name: str) -> None:
+        """SIGKILL the component and every process it started at once, as when its machine dies."""
+        proc = self.processes.pop(name, None)
+        if proc is None:
+            raise AirflowHarnessError(f"no {name} is running")
+        tree = [psutil.Process(proc.pid)]
+        with contextlib.suppress(psutil.NoSuchProcess):
+            tree += tree[0].children(recursive=True)
+        for member in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
+        proc.wait(10)
+        psutil.wait_procs(tree, timeout=10)
 
-        def heartbeat_after_start() -> bool:
-            beat = (self.health() or {}).get("triggerer", {}).get("latest_triggerer_heartbeat")
-            return beat is not None and _epoch(beat) > started
+    @property
+    def triggerer_names(self) -> list[str]:
+        return [name for name in self.components if name.startswith("triggerer")]
 
-        self._wait(heartbeat_after_start, timeout, "the new triggerer to heartbeat")
+    def start_triggerer(self, name: str = "triggerer", timeout: float = 90) -> None:
+        """Start a triggerer (its log goes to a new file) and wait until its job heartbeats."""
+        if name in self.processes:
+            raise AirflowHarnessError(f"{name} is already running")
+        known = self.db_query("SELECT max(id) AS id FROM job WHERE job_type = 'TriggererJob'")[0]["id"] or 0
+        self._spawn(name)
 
-    def kill_triggerer(self, signal: int = signal.SIGKILL) -> None:
+        def new_job() -> int | None:
+            rows = self.db_query(
+                "SELECT id FROM job WHERE job_type = 'TriggererJob' AND id > ? AND latest_heartbeat IS NOT NULL",
+                [known],
+            )
+            return rows[0]["id"] if rows else None
+
+        self.triggerer_jobs[name] = self._wait(new_job, timeout, f"the new {name} to heartbeat")
+
+    def kill_triggerer(self, name: str = "triggerer", signal: int = signal.SIGKILL) -> None:
         """Kill the triggerer with ``signal`` (a crash, by default), then whatever is left of its processes."""
-        if "triggerer" not in self.processes:
-            raise AirflowHarnessError("no triggerer is running")
-        self.stop_component("triggerer", signal, grace=10)
+        if name not in self.processes:
+            raise AirflowHarnessError(f"no {name} is running")
+        self.stop_component(name, signal, grace=10)
 
-    def restart_triggerer(self, timeout: float = 90) -> None:
-        self.stop_component("triggerer")
-        self.start_triggerer(timeout)
+    def restart_triggerer(self, name: str = "triggerer", timeout: float = 90) -> None:
+        self.stop_component(name)
+        self.start_triggerer(name, timeout)
 
     def stop(self) -> None:
         self.client.close()
@@ -324,7 +376,10 @@ class AirflowHarness:
         )
 
     def db_query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """Read the metadata database directly, read-only."""
+        """Read the metadata database directly, read-only; ``?`` stands for each of ``params``."""
+        url = self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        if url.startswith("postgresql"):
+            return _postgres_query(url, sql, params)
         db = sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True, timeout=10)
         db.row_factory = sqlite3.Row
         try:
@@ -415,20 +470,35 @@ def _log_line(entry: str | dict[str, Any]) -> str:
     return " ".join([*head, *(f"{k}={v}" for k, v in fields.items())])
 
 
-def _epoch(timestamp: str) -> float:
-    return datetime.fromisoformat(timestamp).timestamp()
+def _postgres_query(url: str, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    import psycopg2
+    import psycopg2.extras
+
+    dsn = url.replace("postgresql+psycopg2://", "postgresql://", 1)
+    db = psycopg2.connect(dsn, cursor_factory=psycopg2.extras.RealDictCursor)
+    try:
+        db.set_session(readonly=True, autocommit=True)
+        with db.cursor() as cursor:
+            cursor.execute(sql.replace("?", "%s"), list(params))
+            return [dict(row) for row in cursor.fetchall()]
+    finally:
+        db.close()
 
 
 @contextlib.contextmanager
 def run_airflow(
-    home: Path, dag_folders: Sequence[Path], extra_env: Mapping[str, str] | None = None, timeout: float = 180
+    home: Path,
+    dag_folders: Sequence[Path],
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 180,
+    components: Mapping[str, Sequence[str]] = COMPONENTS,
 ) -> Iterator[AirflowHarness]:
     """Start Airflow in ``home`` (a fresh directory) and stop every process it started on exit.
 
     Each of ``dag_folders`` is linked into the DAGs folder under its own name. ``extra_env`` goes to every
     Airflow process after the harness's settings, so it may also override them.
     """
-    harness = AirflowHarness(home, dag_folders, extra_env or {})
+    harness = AirflowHarness(home, dag_folders, extra_env or {}, components)
     try:
         harness.start(timeout)
         yield harness

@@ -199,7 +199,9 @@ def test_a_failed_run_pushes_one_alert_and_a_successful_one_none(
 
     def alerts() -> list[dict[str, Any]] | None:
         sends = [control.operation(op.id)["send"] for op in TwilioPushHook().iter_operations()]
-        found = [send for send in sends if send and send["content"]["title"] == f"{EXAMPLE_DAG_ID} failed"]
+        found = [
+            send for send in sends if send and send["content"].get("title") == f"{EXAMPLE_DAG_ID} failed"
+        ]
         return found or None
 
     found = wait_until(alerts, timeout=120, what="the failed run's push")
