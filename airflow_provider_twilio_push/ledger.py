@@ -6,12 +6,16 @@ instance (dag_id, run_id, task_id, map_index) and the chunk's index. Nothing loc
 retry, so before a retry sends a chunk, and after an answer that leaves in doubt whether Twilio
 accepted it, :class:`ChunkSender` asks Twilio: notifications listed under the tag mean the chunk
 was accepted, and its operation is found among the operations created before the first of them
-(confirmed with ``operationId=<candidate>&tags=<tag>``) and adopted instead of sending again.
+(confirmed with ``operationId=<candidate>&tags=<tag>``) and adopted instead of sending again. A
+chunk not listed is looked for once more ``recheck_delay`` seconds after the answer (on a retry,
+after the start of the try) before it is sent. On a retry, the first chunk found missing ends the
+lookups: a try sends its chunks in order, so the earlier tries never attempted the later ones.
 
 What this assumes of Twilio (the API does not document it): an accepted chunk's notifications are
 listed within ``recheck_delay`` seconds of the answer; an accepted chunk creates notifications at
-all (one whose recipients are all unaddressable may create none, and is sent again, delivering
-nothing); and records are kept 7 days, so a retry later than that cannot check.
+all (one whose recipients are all unaddressable may create none: a retry sends it again,
+delivering nothing, and the chunks after it again too); and records are kept 7 days, so a retry
+later than that cannot check.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
-from airflow_provider_twilio_push.core.request import MAX_PAGE_SIZE, MAX_TAGS
+from airflow_provider_twilio_push.core.request import MAX_PAGE_SIZE, MAX_TAGS, OPERATION_ID_RE
 from airflow_provider_twilio_push.exceptions import (
     TwilioPushError,
     TwilioPushInvalidInputError,
@@ -66,7 +70,8 @@ class TaskChunks:
     run_id: str
     task_id: str
     map_index: int
-    try_number: int
+    #: None when the task instance does not say: treated as a retry.
+    try_number: int | None
 
     @classmethod
     def of(cls, context: Mapping[str, Any]) -> TaskChunks:
@@ -77,7 +82,7 @@ class TaskChunks:
             run_id=ti.run_id,
             task_id=ti.task_id,
             map_index=-1 if map_index is None else int(map_index),
-            try_number=int(getattr(ti, "try_number", 1) or 1),
+            try_number=None if (try_number := getattr(ti, "try_number", None)) is None else int(try_number),
         )
 
     def tag(self, chunk_index: int) -> str:
@@ -85,8 +90,9 @@ class TaskChunks:
 
     @property
     def retried(self) -> bool:
-        """Whether an earlier try (or a cleared run of the task) may have sent chunks already."""
-        return self.try_number > 1
+        """Whether an earlier try (or a cleared run of the task) may have sent chunks already; when
+        the try number is unknown, it may have."""
+        return self.try_number is None or self.try_number > 1
 
 
 def check_user_tags(tags: object) -> None:
@@ -178,12 +184,21 @@ class ChunkSender:
         self.recheck_delay = recheck_delay
         #: The operations of this try's chunks: never another chunk's.
         self.known: set[str] = set()
+        #: Whether a chunk is looked for before it is sent: on a retry, until one is found missing.
+        self.lookups = task.retried
+        #: When a chunk an earlier try sent is listed at the latest (monotonic clock).
+        self.listed_by = time.monotonic() + recheck_delay
 
     def send(self, chunk_index: int, recipients: Sequence[Mapping[str, Any]]) -> SentChunk:
         """The chunk's operation: adopted if Twilio lists the chunk as accepted, else sent."""
         tag = self.task.tag(chunk_index)
-        if self.task.retried and (found := self.find(tag, len(recipients))) is not None:
-            return self._adopt(chunk_index, tag, found)
+        if self.lookups:
+            if (found := self._find_sent_earlier(chunk_index, tag, len(recipients))) is not None:
+                return self._adopt(chunk_index, tag, found)
+            # The earlier tries sent their chunks in order, each after the one before was accepted
+            # (its send returned or it was adopted): as this chunk was not accepted, none of them
+            # attempted a later one. (This rests on an accepted chunk being listed at all.)
+            self.lookups = False
         for attempt in range(1, MAX_SENDS_PER_CHUNK + 1):
             try:
                 operation_id = self.hook.send_push_notifications(
@@ -217,6 +232,24 @@ class ChunkSender:
             "task asks Twilio again before sending any chunk."
         )
 
+    def _find_sent_earlier(self, chunk_index: int, tag: str, size: int) -> Operation | None:
+        """On a retry, the chunk's operation if an earlier try sent it: looked for at once and, when
+        not listed, again once ``recheck_delay`` has passed since this try started."""
+        asked_at = time.monotonic()
+        if (found := self.find(tag, size)) is not None or asked_at >= self.listed_by:
+            return found
+        if (wait := self.listed_by - time.monotonic()) > 0:
+            self.log.info(
+                "Twilio lists no notification of chunk %s (tag %s:%s) yet: asking again in %.1f s, "
+                "in case an earlier try's send of it is not listed yet.",
+                chunk_index,
+                CHUNK_TAG_KEY,
+                tag,
+                wait,
+            )
+            time.sleep(wait)
+        return self.find(tag, size)
+
     def _adopt(self, chunk_index: int, tag: str, operation: Operation) -> SentChunk:
         self.log.info(
             "Chunk %s (tag %s:%s) was accepted already: adopting operation %s instead of sending it again.",
@@ -238,27 +271,24 @@ class ChunkSender:
                 return None
             created = first.created_at
             end_date = None if created is None else created + END_DATE_PAD
-            others: list[str] = []
-            page_token: str | None = None
-            examined = 0
-            while examined < MAX_CANDIDATES:
-                # Newest first, from the operations created just before the chunk's notification.
-                page = self.hook.list_operations(
-                    end_date=end_date, page_size=MAX_PAGE_SIZE, page_token=page_token
-                )
-                examined += len(page.operations)
-                fresh = [operation for operation in page.operations if operation.id not in self.known]
+            others: list[Operation] = []
+            candidates = _Candidates(self.known)
+            # Newest first, from the operations created just before the chunk's notification; an
+            # item another sender's operation made malformed, or with an odd id, is skipped.
+            pages = self.hook.iter_operation_pages(
+                end_date=end_date, page_size=MAX_PAGE_SIZE, max_items=MAX_CANDIDATES
+            )
+            for page in pages:
+                fresh = list(page.lenient(candidates))
                 for operation in _closest_first(fresh, created, size):
                     if self._holds(operation.id, tags):
                         return operation
-                others += [op.id for op in fresh if op.stats.recipients != size][
+                others += [op for op in fresh if op.stats.recipients != size][
                     : MAX_OTHER_CONFIRMATIONS - len(others)
                 ]
-                if not (page_token := page.next_page_token) or not page.operations:
-                    break
-            for operation_id in others:
-                if self._holds(operation_id, tags):
-                    return self.hook.get_operation(operation_id)
+            for operation in others:
+                if self._holds(operation.id, tags):
+                    return operation
         except TwilioPushError as exc:
             raise AirflowFailException(
                 f"Could not tell whether Twilio accepted the chunk tagged {CHUNK_TAG_KEY}:{tag}: {str(exc).rstrip('.')}. "
@@ -276,6 +306,21 @@ class ChunkSender:
         """Whether the operation's notifications include the chunk's."""
         page = self.hook.list_push_notifications(operation_id=operation_id, tags=tags, page_size=1)
         return bool(page.push_notifications)
+
+
+class _Candidates:
+    """The ids of operations that may hold a chunk: well-formed (the confirmation sends them back to
+    Twilio) and not an operation of this try's other chunks."""
+
+    def __init__(self, known: set[str]) -> None:
+        self.known = known
+
+    def __contains__(self, operation_id: object) -> bool:
+        return (
+            isinstance(operation_id, str)
+            and operation_id not in self.known
+            and OPERATION_ID_RE.fullmatch(operation_id) is not None
+        )
 
 
 def _closest_first(operations: list[Operation], created: datetime | None, size: int) -> list[Operation]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -378,8 +377,10 @@ class TwilioPushSendOperator(BaseOperator):
         return TwilioPushHook(self.twilio_push_conn_id)
 
     def execute(self, context: Context) -> Any:
-        operation_id = ChunkSender.of(self, context).send(0, self.to).operation_id
-        sent_at = time.time()
+        chunk = ChunkSender.of(self, context).send(0, self.to)
+        operation_id = chunk.operation_id
+        # A 404 right after the send is waited out; an adopted operation was read, so it has none.
+        sent_at = chunk.sent_at
         self.log.info("Twilio accepted the send: operation %s.", operation_id)
         if not self.wait_for_completion:
             return operation_id

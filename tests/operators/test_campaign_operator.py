@@ -335,6 +335,49 @@ def test_a_recheck_sooner_than_the_listing_delay_sends_twice(
     assert control.recipient_counts(min_count=2) == {r["token"]: 2 for r in recipients[5:]}
 
 
+class LookupRecordingHook(TwilioPushHook):
+    """Records the chunk tags the ledger looks for (its first request of each lookup)."""
+
+    looked_for: list[str]
+
+    def iter_push_notifications(self, **kwargs: Any) -> Any:
+        self.looked_for.append(kwargs["tags"]["airflow-chunk"])
+        return super().iter_push_notifications(**kwargs)
+
+
+def test_a_retry_waits_for_a_lagging_listing_then_sends_the_rest_without_lookups(
+    twilio_push_emulator: EmulatorHandle,
+    context: dict[str, Any],
+    ti: RecordingTI,
+    fast_hook: Callable[[Any], Any],
+) -> None:
+    """Try 1's chunks 0 and 1 are accepted but listed only 3 s later; it fails on chunk 2 and the
+    retry starts at once. The retry looks chunk 0 up again after its recheck_delay and adopts it;
+    chunk 2 is found missing, so chunks 3 and 4, which try 1 never attempted, cost no lookups."""
+    control = twilio_push_emulator.control
+    recipients = audience(25)
+    control.set_listing_delay(3.0)
+    control.set_faults(rate_429=1, retry_after=0, routes=[SEND_ROUTE], skip=2)
+    with pytest.raises(TwilioPushRateLimitedError):
+        fast_hook(campaign(audience=recipients, chunk_size=5)).execute(context)
+    control.clear_faults()
+
+    ti.try_number = 2
+    retry = campaign(audience=recipients, chunk_size=5, recheck_delay=6.0)
+    retry.hook = hook = LookupRecordingHook()
+    hook.looked_for = []
+    result = retry.execute(context)
+
+    control.set_listing_delay(0)
+    assert sent_once(twilio_push_emulator, recipients)
+    assert control.request_count(SEND_ROUTE, 202) == 5
+    tags = [chunk_digest(ti.dag_id, ti.run_id, ti.task_id, -1, index) for index in range(5)]
+    # Chunk 0: at once, then after the wait; chunk 1: found at once; chunk 2: the wait is over,
+    # one look is enough; chunks 3 and 4: none.
+    assert hook.looked_for == [tags[0], tags[0], tags[1], tags[2]]
+    assert sizes(TwilioPushHook(), result["operation_ids"]) == [5] * 5
+
+
 def test_a_chunk_whose_fate_cannot_be_told_fails_the_task_naming_its_tag(
     twilio_push_emulator: EmulatorHandle,
     context: dict[str, Any],

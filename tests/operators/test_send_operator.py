@@ -214,7 +214,7 @@ def test_a_retried_task_adopts_the_send_of_its_earlier_try(
 
     # Another run of the same task is another send.
     ti.run_id = "manual__2024-01-16T09:30:00+00:00"
-    assert send_operator().execute(context) != first
+    assert send_operator(recheck_delay=0).execute(context) != first
     assert twilio_push_emulator.control.request_count(SEND_ROUTE) == 2
 
 
@@ -658,3 +658,76 @@ def test_a_retry_adopts_its_send_when_twilio_dates_have_no_offset(
     assert operations.calls[0].request.url.params["endDate"] == "2024-01-15T09:30:03Z"
     assert [call.request.url.params.get("operationId") for call in listed.calls] == [None, OPERATION_ID]
     assert listed.calls[0].request.url.params["tags"] == f"airflow-chunk:{tag};"
+
+
+def test_a_task_instance_without_a_try_number_is_treated_as_a_retry(
+    twilio_push_emulator: EmulatorHandle, context: dict[str, Any], ti: RecordingTI
+) -> None:
+    first = send_operator().execute(context)
+    del ti.try_number
+
+    assert send_operator(recheck_delay=0).execute(context) == first
+    assert twilio_push_emulator.control.request_count(SEND_ROUTE) == 1
+
+
+def adoptable(api_mock: respx.MockRouter, operations: list[Any]) -> tuple[respx.Route, respx.Route]:
+    """A retry's lookups: the chunk's notification is listed, and held by OPERATION_ID only."""
+    notification = {
+        "id": "comms_pushnotification_01h9krwprkeee8fzqspvwy6nq8",
+        "createdAt": "2024-01-15T09:30:02Z",
+    }
+
+    def notifications(request: httpx.Request) -> httpx.Response:
+        found = request.url.params.get("operationId") in (None, OPERATION_ID)
+        return httpx.Response(
+            200, json={"pushNotifications": [notification] if found else [], "pagination": {}}
+        )
+
+    listed = api_mock.get(SEND_PATH).mock(side_effect=notifications)
+    api_mock.get(OPS_PATH).respond(200, json={"operations": operations, "pagination": {}})
+    return listed, api_mock.post(SEND_PATH)
+
+
+def test_a_retry_adopts_its_send_past_malformed_operations_of_other_senders(
+    api_mock: respx.MockRouter, context: dict[str, Any], ti: RecordingTI
+) -> None:
+    listed, post = adoptable(
+        api_mock,
+        [
+            {"id": 42, "status": "COMPLETED"},
+            "not an operation",
+            operation("COMPLETED", recipients=1, total=1)
+            | {"id": "comms_operation_" + "x" * 200, "createdAt": "2024-01-15T09:30:02Z"},
+            operation("COMPLETED", recipients=1, total=1)
+            | {"status": "MISPLACED", "id": OPERATION_ID[:-1] + "7"},
+            operation("COMPLETED", recipients=1, total=1) | {"createdAt": "2024-01-15T09:30:01Z"},
+        ],
+    )
+    ti.try_number = 2
+
+    assert send_operator().execute(context) == OPERATION_ID
+
+    assert post.call_count == 0
+    # Only the well-formed candidate is confirmed: the odd id is never sent back to Twilio.
+    assert [call.request.url.params.get("operationId") for call in listed.calls] == [None, OPERATION_ID]
+
+
+def test_an_adopted_operation_gets_no_grace_for_a_404(
+    api_mock: respx.MockRouter, context: dict[str, Any], ti: RecordingTI
+) -> None:
+    """The grace for a 404 right after a send is for an operation this try created: one adopted from
+    an earlier try was listed, so a 404 means it is gone."""
+    _, post = adoptable(
+        api_mock, [operation("COMPLETED", recipients=1, total=1) | {"createdAt": "2024-01-15T09:30:01Z"}]
+    )
+    api_mock.get(OP_PATH).respond(404, json={"code": 20404, "message": "Gone"})
+    ti.try_number = 2
+
+    with pytest.raises(AirflowFailException) as caught:
+        send_operator(wait_for_completion=True, deferrable=True).execute(context)
+
+    assert str(caught.value) == went_out(
+        f"Twilio Push API answered 404 Not Found to GET {OP_PATH}: Gone (Twilio error 20404). "
+        "The resource does not exist, or is older than Twilio's 7-day retention."
+    )
+    assert post.call_count == 0
