@@ -6,10 +6,11 @@ instance (dag_id, run_id, task_id, map_index) and the chunk's index. Nothing loc
 retry, so before a retry sends a chunk, and after an answer that leaves in doubt whether Twilio
 accepted it, :class:`ChunkSender` asks Twilio: notifications listed under the tag mean the chunk
 was accepted, and its operation is found among the operations created before the first of them
-(confirmed with ``operationId=<candidate>&tags=<tag>``) and adopted instead of sending again. A
-chunk not listed is looked for once more ``recheck_delay`` seconds after the answer (on a retry,
-after the start of the try) before it is sent. On a retry, the first chunk found missing ends the
-lookups: a try sends its chunks in order, so the earlier tries never attempted the later ones.
+(confirmed with ``operationId=<candidate>&tags=<tag>``) and adopted instead of sending again.
+After an uncertain answer, Twilio is asked ``recheck_delay`` seconds later; on a retry, a chunk not
+listed at once is looked for again when ``recheck_delay`` has passed since the try started. On a
+retry, the first chunk found missing ends the lookups: a try sends its chunks in order, so the
+earlier tries never attempted the later ones.
 
 What this assumes of Twilio (the API does not document it): an accepted chunk's notifications are
 listed within ``recheck_delay`` seconds of the answer; an accepted chunk creates notifications at
