@@ -8,14 +8,15 @@ accepted it, :class:`ChunkSender` asks Twilio: notifications listed under the ta
 was accepted, and its operation is found among the operations created before the first of them
 (confirmed with ``operationId=<candidate>&tags=<tag>``) and adopted instead of sending again.
 After an uncertain answer, Twilio is asked ``recheck_delay`` seconds later; on a retry, a chunk not
-listed at once is looked for again when ``recheck_delay`` has passed since the try started. On a
-retry, the first chunk found missing ends the lookups: a try sends its chunks in order, so the
-earlier tries never attempted the later ones.
+listed at once is looked for again when ``recheck_delay`` has passed since the try started (once a
+try: the earlier tries' answers all came before it began). Every chunk of a retry is looked for,
+even after one found missing: a chunk Twilio accepted but does not list (below) must not make the
+chunks after it look unsent.
 
 What this assumes of Twilio (the API does not document it): an accepted chunk's notifications are
 listed within ``recheck_delay`` seconds of the answer; an accepted chunk creates notifications at
 all (one whose recipients are all unaddressable may create none: a retry sends it again,
-delivering nothing, and the chunks after it again too); and records are kept 7 days, so a retry
+delivering nothing); and records are kept 7 days, so a retry
 later than that cannot check.
 """
 
@@ -185,7 +186,7 @@ class ChunkSender:
         self.recheck_delay = recheck_delay
         #: The operations of this try's chunks: never another chunk's.
         self.known: set[str] = set()
-        #: Whether a chunk is looked for before it is sent: on a retry, until one is found missing.
+        #: Whether every chunk is looked for before it is sent: on a retry.
         self.lookups = task.retried
         #: When a chunk an earlier try sent is listed at the latest (monotonic clock).
         self.listed_by = time.monotonic() + recheck_delay
@@ -193,13 +194,8 @@ class ChunkSender:
     def send(self, chunk_index: int, recipients: Sequence[Mapping[str, Any]]) -> SentChunk:
         """The chunk's operation: adopted if Twilio lists the chunk as accepted, else sent."""
         tag = self.task.tag(chunk_index)
-        if self.lookups:
-            if (found := self._find_sent_earlier(chunk_index, tag, len(recipients))) is not None:
-                return self._adopt(chunk_index, tag, found)
-            # The earlier tries sent their chunks in order, each after the one before was accepted
-            # (its send returned or it was adopted): as this chunk was not accepted, none of them
-            # attempted a later one. (This rests on an accepted chunk being listed at all.)
-            self.lookups = False
+        if self.lookups and (found := self._find_sent_earlier(chunk_index, tag, len(recipients))) is not None:
+            return self._adopt(chunk_index, tag, found)
         for attempt in range(1, MAX_SENDS_PER_CHUNK + 1):
             try:
                 operation_id = self.hook.send_push_notifications(

@@ -345,7 +345,7 @@ class LookupRecordingHook(TwilioPushHook):
         return super().iter_push_notifications(**kwargs)
 
 
-def test_a_retry_waits_for_a_lagging_listing_then_sends_the_rest_without_lookups(
+def test_a_retry_waits_for_a_lagging_listing_once_and_looks_for_every_chunk(
     twilio_push_emulator: EmulatorHandle,
     context: dict[str, Any],
     ti: RecordingTI,
@@ -353,7 +353,7 @@ def test_a_retry_waits_for_a_lagging_listing_then_sends_the_rest_without_lookups
 ) -> None:
     """Try 1's chunks 0 and 1 are accepted but listed only 3 s later; it fails on chunk 2 and the
     retry starts at once. The retry looks chunk 0 up again after its recheck_delay and adopts it;
-    chunk 2 is found missing, so chunks 3 and 4, which try 1 never attempted, cost no lookups."""
+    chunks 2 to 4 are each looked for once (the wait is over) and sent."""
     control = twilio_push_emulator.control
     recipients = audience(25)
     control.set_listing_delay(3.0)
@@ -372,9 +372,9 @@ def test_a_retry_waits_for_a_lagging_listing_then_sends_the_rest_without_lookups
     assert sent_once(twilio_push_emulator, recipients)
     assert control.request_count(SEND_ROUTE, 202) == 5
     tags = [chunk_digest(ti.dag_id, ti.run_id, ti.task_id, -1, index) for index in range(5)]
-    # Chunk 0: at once, then after the wait; chunk 1: found at once; chunk 2: the wait is over,
-    # one look is enough; chunks 3 and 4: none.
-    assert hook.looked_for == [tags[0], tags[0], tags[1], tags[2]]
+    # Chunk 0: at once, then after the wait; chunk 1: found at once; chunks 2 to 4: the wait is
+    # over, one look each.
+    assert hook.looked_for == [tags[0], tags[0], tags[1], tags[2], tags[3], tags[4]]
     assert sizes(TwilioPushHook(), result["operation_ids"]) == [5] * 5
 
 
