@@ -12,7 +12,17 @@ import enum
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AliasChoices, AliasPath, BaseModel, ConfigDict, Field, NonNegativeInt
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AliasPath,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel
 
 
@@ -36,6 +46,16 @@ def _utc_if_naive(value: datetime) -> datetime:
 #: A date-time from the API: one without an offset is read as UTC, so that every date-time the
 #: models hold can be compared with any other.
 ApiDatetime = Annotated[datetime, AfterValidator(_utc_if_naive)]
+_api_datetime: TypeAdapter[datetime] = TypeAdapter(ApiDatetime)
+
+
+def read_api_datetime(value: object) -> datetime | None:
+    """``value`` read as the models read a date-time from the API (one without an offset is UTC),
+    or None if it is not one: for dates that were stored, such as a trigger's ``created_at``."""
+    try:
+        return _api_datetime.validate_python(value)
+    except ValidationError:
+        return None
 
 
 class _WireModel(BaseModel):

@@ -17,6 +17,7 @@ from airflow_provider_twilio_push.models import (
     PushNotification,
     PushNotificationPage,
     PushNotificationStatus,
+    read_api_datetime,
 )
 
 OP_ID = "comms_operation_01h9krwprkeee8fzqspvwy6nq8"
@@ -260,3 +261,29 @@ def test_push_notifications_are_read_leniently() -> None:
     one = PushNotification.model_validate({**item, "content": {"title": "Limon Eats", "body": "On the way"}})
     assert one.content is not None
     assert (one.content.title, one.content.body) == ("Limon Eats", "On the way")
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("2024-01-15T09:30:00", dt.datetime(2024, 1, 15, 9, 30, tzinfo=dt.UTC)),
+        ("2024-01-15T09:30:00.250000", dt.datetime(2024, 1, 15, 9, 30, 0, 250000, tzinfo=dt.UTC)),
+        ("2024-01-15T11:30:00+02:00", dt.datetime(2024, 1, 15, 9, 30, tzinfo=dt.UTC)),
+        ("2024-01-15T09:30:00Z", dt.datetime(2024, 1, 15, 9, 30, tzinfo=dt.UTC)),
+    ],
+)
+def test_a_stored_date_is_read_as_an_operation_reads_the_api_s(stored: str, expected: dt.datetime) -> None:
+    """One rule for a date without an offset (UTC), for the API's answers and for what was stored."""
+    read = read_api_datetime(stored)
+
+    assert read == expected
+    assert read is not None
+    assert read.utcoffset() is not None
+    assert (
+        read == Operation.model_validate({"id": "op", "status": "COMPLETED", "createdAt": stored}).created_at
+    )
+
+
+@pytest.mark.parametrize("stored", ["yesterday", "", "2024-13-01T00:00:00", None, [2024]])
+def test_a_stored_date_that_cannot_be_read_is_none(stored: object) -> None:
+    assert read_api_datetime(stored) is None

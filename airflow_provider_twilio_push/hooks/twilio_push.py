@@ -49,7 +49,7 @@ from airflow_provider_twilio_push.models import Operation, OperationPage, Operat
 log = logging.getLogger(__name__)
 
 
-#: Held while a sync client is built or closed (rarely: once per hook).
+#: Held while a sync client is built or closed (rarely: once per hook), never during a lookup.
 _sync_clients_lock = threading.Lock()
 
 
@@ -195,9 +195,11 @@ class TwilioPushHook(NotificationReads, BaseHook):
         return self._settings
 
     def get_client(self) -> httpx.Client:
+        # Looked up before the lock, which aclose() takes on the event loop: a slow connection
+        # lookup must not hold it.
+        settings = self.get_settings()
         with _sync_clients_lock:
             if self._client is None:
-                settings = self.get_settings()
                 self._client = httpx.Client(**client_options(settings))
                 self._release_pacing = pacer_for(settings).use(settings.max_requests_per_second)
             return self._client
@@ -226,7 +228,8 @@ class TwilioPushHook(NotificationReads, BaseHook):
         if client is not None:
             await client.aclose()
         self._release_async_pacing()
-        self.close()
+        if self._client is not None:  # the sync lock is taken only when there is a sync client
+            self.close()
 
     def __enter__(self) -> TwilioPushHook:
         return self

@@ -22,7 +22,7 @@ import airflow.providers.common.compat.connection  # noqa: F401
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_twilio_push.core.progress import describe_progress
-from airflow_provider_twilio_push.core.request import to_utc, validate_operation_id
+from airflow_provider_twilio_push.core.request import validate_operation_id
 from airflow_provider_twilio_push.core.retries import ends_the_wait
 from airflow_provider_twilio_push.core.settings import ConnectionSettings
 from airflow_provider_twilio_push.exceptions import TwilioPushError
@@ -34,6 +34,7 @@ from airflow_provider_twilio_push.triggers.twilio_push import (
     EVENT_TIMEOUT,
     FINAL_POLL_TIMEOUT,
     MIN_POLL_INTERVAL,
+    read_created_at,
 )
 from airflow_provider_twilio_push.triggers.watcher import Watch, watch_operation
 
@@ -50,8 +51,9 @@ class TwilioPushCampaignTrigger(BaseTrigger):
     :param twilio_push_conn_id: The Airflow connection; only its id is stored, never a secret.
     :param poll_interval: Seconds between two looks at the operations.
     :param end_time: Deadline as a UNIX timestamp, or None to wait forever.
-    :param created_at: When each operation was created (ISO 8601), if known: the watcher can then
-        find them in its list sweeps from the start.
+    :param created_at: When each operation was created (ISO 8601; without an offset, UTC), if
+        known: the watcher can then find them in its list sweeps from the start. One that cannot
+        be read is ignored with a warning.
     :param sent_at: When Twilio accepted each operation's send (UNIX timestamp), if the deferring
         task sent it: a 404 in the first ``NOT_FOUND_GRACE`` seconds after, before the operation
         was read, is waited out, as :class:`TwilioPushOperationTrigger` does. Optional.
@@ -91,7 +93,6 @@ class TwilioPushCampaignTrigger(BaseTrigger):
         try:
             for operation_id in self.operation_ids:
                 validate_operation_id(operation_id)
-            created = [None if text is None else to_utc(text, "created_at") for text in self.created_at or ()]
             hook = TwilioPushHook(self.twilio_push_conn_id)
             settings = await hook.aget_settings()
         except TwilioPushError as exc:
@@ -104,6 +105,10 @@ class TwilioPushCampaignTrigger(BaseTrigger):
                 )
             )
             return
+        created = [
+            read_created_at(text, operation_id, self.log)
+            for operation_id, text in zip(self.operation_ids, self.created_at or (), strict=False)
+        ]
         event = await wait_for_operations(
             hook,
             settings,

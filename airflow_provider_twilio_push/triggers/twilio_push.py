@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 # Imported here, where the triggerer loads the trigger class, rather than by the hook's first
@@ -14,11 +16,11 @@ import airflow.providers.common.compat.connection  # noqa: F401
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_twilio_push.core.progress import describe_progress
-from airflow_provider_twilio_push.core.request import to_utc, validate_operation_id
+from airflow_provider_twilio_push.core.request import validate_operation_id
 from airflow_provider_twilio_push.core.retries import ends_the_wait
 from airflow_provider_twilio_push.exceptions import TwilioPushError
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
-from airflow_provider_twilio_push.models import Operation, OperationStatus
+from airflow_provider_twilio_push.models import Operation, OperationStatus, read_api_datetime
 from airflow_provider_twilio_push.triggers.operation_events import TwilioPushOperationEventTrigger
 from airflow_provider_twilio_push.triggers.watcher import watch_operation
 
@@ -46,6 +48,23 @@ MIN_POLL_INTERVAL = 0.1
 FINAL_POLL_TIMEOUT = 0.5
 
 
+def read_created_at(value: object, operation_id: str, log: logging.Logger | Any) -> datetime | None:
+    """A trigger's ``created_at`` kwarg, read leniently: it is only a hint (the watcher learns the
+    truth from the API), and rows stored by earlier versions may hold one without an offset, which
+    is UTC, as in the API's answers. One that cannot be read is unknown (None), with a warning."""
+    if value is None:
+        return None
+    when = read_api_datetime(value) if isinstance(value, str | datetime) else None
+    if when is None:
+        log.warning(
+            "Ignoring created_at %r of operation %s: expected an ISO 8601 date-time such as "
+            "'2024-01-15T09:30:00Z'. The operation is watched all the same.",
+            value,
+            operation_id,
+        )
+    return when
+
+
 class TwilioPushOperationTrigger(BaseTrigger):
     """Waits until a push-notification operation is COMPLETED or CANCELED.
 
@@ -62,8 +81,9 @@ class TwilioPushOperationTrigger(BaseTrigger):
     :param poll_interval: Seconds between two polls: the oldest state the trigger acts on.
     :param end_time: Deadline as a UNIX timestamp (wall clock, so that it means the same on any
         host), or None to wait forever.
-    :param created_at: When the operation was created (ISO 8601, as the API gives it), if known:
-        the watcher can then find it in its list sweeps from the start. Optional.
+    :param created_at: When the operation was created (ISO 8601, as the API gives it; without an
+        offset, UTC), if known: the watcher can then find it in its list sweeps from the start.
+        Optional; one that cannot be read is ignored with a warning.
     :param sent_at: When Twilio accepted the send (UNIX timestamp), if the deferring task sent it:
         a 404 in the first ``NOT_FOUND_GRACE`` seconds after, before the operation was read, is
         waited out. Optional.
@@ -108,12 +128,12 @@ class TwilioPushOperationTrigger(BaseTrigger):
             return
         try:
             validate_operation_id(self.operation_id)
-            created_at = None if self.created_at is None else to_utc(self.created_at, "created_at")
             hook = TwilioPushHook(self.twilio_push_conn_id)
             settings = await hook.aget_settings()
         except TwilioPushError as exc:
             yield self._error_event(exc, None)
             return
+        created_at = read_created_at(self.created_at, self.operation_id, self.log)
         # A sensor may say poke_interval=0; that must not become a busy loop against the API.
         interval = max(self.poll_interval, MIN_POLL_INTERVAL)
         watch = watch_operation(

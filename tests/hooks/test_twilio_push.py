@@ -12,6 +12,7 @@ import datetime as dt
 import gc
 import json
 import logging
+import threading
 import time
 import traceback
 import weakref
@@ -657,6 +658,39 @@ async def test_concurrent_first_uses_of_a_hook_build_one_client(
     assert len({id(c) for c in threads}) == 1
     assert threads[0].is_closed
     assert route.call_count == 3
+
+
+async def test_aclose_on_the_event_loop_does_not_wait_for_a_connection_lookup_in_a_thread(
+    twilio_conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watcher closes its hook on the triggerer's event loop; a thread that is building a sync
+    client meanwhile, slowly looking up its connection (a secrets backend), must not make it wait."""
+    async_hook = TwilioPushHook()
+    await async_hook.aget_client()
+    in_lookup, end_lookup = threading.Event(), threading.Event()
+    order: list[str] = []
+    look_up = TwilioPushHook.get_connection
+
+    def slow_lookup(conn_id: str) -> Any:
+        order.append("lookup started")
+        in_lookup.set()
+        end_lookup.wait(timeout=20)  # a backstop only: the test ends it
+        order.append("lookup done")
+        return look_up(conn_id)
+
+    monkeypatch.setattr(TwilioPushHook, "get_connection", staticmethod(slow_lookup))
+    sync_hook = TwilioPushHook()
+    building = asyncio.ensure_future(asyncio.to_thread(sync_hook.get_client))
+    assert await asyncio.to_thread(in_lookup.wait, 20)
+
+    await async_hook.aclose()
+    order.append("aclose done")
+    end_lookup.set()
+    client = await building
+    sync_hook.close()
+
+    assert order == ["lookup started", "aclose done", "lookup done"]
+    assert client.is_closed
 
 
 # ---------------------------------------------------------------------------------------------

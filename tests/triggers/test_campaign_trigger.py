@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -161,3 +163,34 @@ async def test_a_bad_operation_id_is_an_error_event_before_any_request(
         "Could not watch the campaign: Invalid operation_id 'not-an-operation'"
     )
     assert await asyncio.to_thread(twilio_push_emulator.control.request_count) == 0
+
+
+async def test_created_at_without_offset_from_an_earlier_version_is_utc(
+    twilio_push_emulator: EmulatorHandle,
+    airflow_logs: Callable[[Any], AbstractContextManager[list[dict[str, Any]]]],
+) -> None:
+    """Rows stored by earlier versions may hold a created_at without an offset (an API date as
+    ``isoformat()`` gave it): it is UTC, as in the API's answers, and one that cannot be read is
+    only a missing hint, never an error."""
+    control = twilio_push_emulator.control
+    created = [control.create_operation(total=10, duration=0.5) for _ in range(20)]
+    ids = [operation["id"] for operation in created]
+    stored: list[str | None] = [
+        datetime.fromisoformat(operation["createdAt"]).replace(tzinfo=None).isoformat()
+        for operation in created
+    ]
+    stored[10] = "not a date"  # created between others: their sweeps show it too
+    campaign = trigger(ids, created_at=stored)
+
+    with airflow_logs(campaign.log) as logs:
+        payload = await single_event(campaign)
+
+    assert payload["status"] == "completed", payload["message"]
+    assert payload["statuses"] == ["COMPLETED"] * 20
+    assert [entry["event"] for entry in logs if entry["log_level"] == "warning"] == [
+        f"Ignoring created_at 'not a date' of operation {ids[10]}: expected an ISO 8601 date-time such as "
+        "'2024-01-15T09:30:00Z'. The operation is watched all the same."
+    ]
+    # The dates without an offset were used, as UTC: every operation was read by list sweeps of
+    # their creation window (without them, the operations are read with GETs).
+    assert control.request_count(GET_OPERATION) == 0

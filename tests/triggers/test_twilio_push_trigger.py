@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 import respx
 from airflow.providers.common.compat.module_loading import import_string
 
+from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.triggers import watcher as watcher_module
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationTrigger
@@ -626,3 +628,48 @@ async def test_triggers_of_one_operation_share_each_get(
     assert len(polls) == 3
     gaps = [later - earlier for earlier, later in itertools.pairwise(polls)]
     assert all(0.2 - SEND_DELAY <= gap < 0.5 for gap in gaps), gaps
+
+
+# -- rows stored by earlier versions ------------------------------------------------------------------
+
+
+def naive(created_at: str) -> str:
+    """``created_at`` as 0.1's operators stored it when the API gave it without an offset:
+    ``Operation.created_at.isoformat()`` of a naive datetime (waiting.py at 2e4cb30)."""
+    return datetime.fromisoformat(created_at).replace(tzinfo=None).isoformat()
+
+
+async def test_a_row_with_a_created_at_without_offset_resumes_and_completes(
+    twilio_push_emulator: EmulatorHandle, logs: Logs
+) -> None:
+    control = twilio_push_emulator.control
+    operation = control.create_operation(total=10, duration=0.5)
+    kwargs = {  # the kwargs as 2e4cb30 serialized them
+        "operation_id": operation["id"],
+        "twilio_push_conn_id": "twilio_push_default",
+        "poll_interval": 0.2,
+        "end_time": time.time() + 30,
+        "created_at": naive(operation["createdAt"]),
+    }
+
+    payload = await single_event(import_string(TRIGGER_CLASSPATH)(**kwargs))
+
+    assert payload["status"] == "completed", payload["message"]
+    assert payload["operation"]["id"] == operation["id"]
+    assert warnings_of(logs) == []
+
+
+async def test_a_created_at_that_cannot_be_read_is_ignored_with_a_warning(
+    twilio_push_emulator: EmulatorHandle, logs: Logs
+) -> None:
+    operation = twilio_push_emulator.control.create_operation(total=10, duration=0.2)
+
+    payload = await single_event(
+        make_trigger(operation_id=operation["id"], poll_interval=0.2, created_at="yesterday")
+    )
+
+    assert payload["status"] == "completed", payload["message"]
+    assert warnings_of(logs) == [
+        f"Ignoring created_at 'yesterday' of operation {operation['id']}: expected an ISO 8601 date-time "
+        "such as '2024-01-15T09:30:00Z'. The operation is watched all the same."
+    ]
