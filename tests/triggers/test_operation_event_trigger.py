@@ -642,3 +642,26 @@ async def test_a_catch_up_reports_page_by_page(
     assert sorted(ids(payloads)) == sorted(finished)
     assert len(reported_at_page) == 5
     assert reported_at_page[4] >= 300  # the first pages were reported before the fifth was listed
+
+
+async def test_a_position_too_large_for_the_store_is_warned_about_once(
+    event_logs: list[dict[str, Any]],
+) -> None:
+    """Running ids are kept in full: 2,000 running at once outgrow Airflow's default 64 KB."""
+    store = MemoryStateStore()
+    trigger = TwilioPushOperationEventTrigger(poll_interval=POLL)
+    trigger.asset_state_store = store  # type: ignore[assignment]
+    running = frozenset(f"comms_operation_{n:026d}" for n in range(2000))
+    position = Position(None, running)
+    for _ in range(2):
+        assert await trigger._store_position(position) == position
+
+    assert store.writes == 2
+    [warning] = [entry for entry in event_logs if "max_value_storage_bytes" in entry["event"]]
+    assert warning["log_level"] == "warning"
+    size = len(json.dumps(position.to_json()).encode())
+    assert warning["event"] == (
+        f"This watcher's position is {size} bytes: 2000 operations are running, and their ids are "
+        "stored in full. Airflow refuses a value larger than [state_store] max_value_storage_bytes "
+        "(64 KB by default): raise it (or set it to 0) to keep the position across restarts."
+    )
