@@ -29,6 +29,10 @@ def ids(*names: str) -> frozenset[str]:
     return frozenset(f"comms_operation_{name}" for name in names)
 
 
+def digests(*names: str) -> frozenset[str]:
+    return frozenset(events.digest(operation_id) for operation_id in ids(*names))
+
+
 def names(operations: list[Operation]) -> list[str]:
     return [operation.id.removeprefix("comms_operation_") for operation in operations]
 
@@ -53,7 +57,7 @@ def test_watching_begins_now_then_reports_what_finishes_once() -> None:
         Sweep(first_window(now), ids("old", "b"), [op("a", "COMPLETED", 9.5), op("b", "PROCESSING", 9.8)]),
     )
     assert first.report == []  # what had finished when watching began is not reported
-    assert first.position == Position(now, ids("old", "b"), ids("a"))
+    assert first.position == Position(now, ids("old", "b"), digests("a"))
 
     second = advance(
         first.position,
@@ -64,7 +68,7 @@ def test_watching_begins_now_then_reports_what_finishes_once() -> None:
         ),
     )
     assert names(second.report) == ["c", "b"]  # in the order they finished
-    assert second.position == Position(at(11), ids("old"), ids("c"))  # "b" is older than the window
+    assert second.position == Position(at(11), ids("old"), digests("c"))  # "b" is older than the window
 
     third = advance(
         second.position,
@@ -87,7 +91,7 @@ def test_an_old_operation_is_reported_from_its_read_by_id_whatever_finished_sinc
     assert 250 <= len(step.position.recent) <= 260  # those created in the minute before the newest
     window = step.position.window_start()
     assert window == busy[-1].created_at - LAG - MARGIN  # type: ignore[operator]
-    assert step.position.recent == {o.id for o in busy if o.created_at >= window}  # type: ignore[operator]
+    assert step.position.recent == {events.digest(o.id) for o in busy if o.created_at >= window}  # type: ignore[operator]
 
     quiet = advance(step.position, sweep_for(step.position, busy, running=ids("scheduled")))
     assert quiet.report == []
@@ -132,7 +136,7 @@ def test_statuses_filter_the_report_not_the_position() -> None:
     step = advance(position, sweep, ["CANCELED"])
     assert names(step.report) == ["b"]
     assert step.position.running == frozenset()
-    assert step.position.recent == ids("a", "b")
+    assert step.position.recent == digests("a", "b")
 
 
 def test_what_the_sweep_says_nothing_about_is_still_running() -> None:
@@ -172,27 +176,74 @@ def test_an_empty_account_waits_at_the_present() -> None:
 
 
 def test_the_position_round_trips_through_json() -> None:
-    position = Position(T0, ids("r2", "r1"), ids("b", "a"))
+    position = Position(T0, ids("r2", "r1"), digests("b", "a"))
     stored = json.loads(json.dumps(position.to_json()))
     assert stored == {
-        "version": 2,
+        "version": 3,
         "newest": "2026-11-30T09:00:00+00:00",
         "running": ["comms_operation_r1", "comms_operation_r2"],
-        "recent": ["comms_operation_a", "comms_operation_b"],
+        "recent": "".join(sorted(digests("a", "b"))),
     }
     assert Position.from_json(stored) == position
     assert Position.from_json(None) is None
     assert Position.from_json({"version": 99, "newest": None}) is None
-    assert Position.from_json({"version": 2, "newest": "yesterday"}) is None
-    naive = Position.from_json({"version": 2, "newest": "2026-11-30T09:00:00", "running": [7, "x"]})
+    assert Position.from_json({"version": 3, "newest": "yesterday"}) is None
+    naive = Position.from_json(
+        {"version": 3, "newest": "2026-11-30T09:00:00", "running": [7, "x"], "recent": 5}
+    )
     assert naive == Position(T0, frozenset({"x"}))
+
+
+def test_a_busy_minute_is_stored_under_64_kb_and_still_suppresses_duplicates() -> None:
+    """50 operations a second: 3,000 finished in the window, each reported once."""
+    finished = [op(f"{n:05d}", "COMPLETED", n / 3000) for n in range(3000)]
+    position = Position(at(0), frozenset(), frozenset())
+    step = advance(position, sweep_for(position, finished))
+    assert len(step.report) == 3000
+    stored = json.dumps(step.position.to_json())
+    assert len(stored.encode()) < 64 * 1024
+    resumed = Position.from_json(json.loads(stored))
+    assert resumed == step.position
+    assert resumed is not None
+    assert len(resumed.recent) == 3000
+    assert advance(resumed, sweep_for(resumed, finished)).report == []
+
+
+def test_a_version_2_position_resumes_with_its_full_ids() -> None:
+    """Written before the digests: ``recent`` as a list of ids."""
+    old = {"version": 2, "newest": "2026-11-30T09:00:00+00:00", "running": ["comms_operation_r"]}
+    old["recent"] = ["comms_operation_a"]
+    position = Position.from_json(old)
+    assert position == Position(T0, ids("r"), digests("a"))
+    step = advance(position, sweep_for(position, [op("a", "COMPLETED", 0), op("b", "COMPLETED", 0.5)]))
+    assert names(step.report) == ["b"]
+    assert step.position.running == ids("r")
+
+
+def test_a_catch_up_is_advanced_page_by_page_keeping_only_the_window() -> None:
+    """Seven days of operations, one page at a time: each page reports its own and what is kept
+    is the finished ones of the last window and those running, not the history."""
+    position = Position(at(0), ids("r"), frozenset())
+    step = events.Advancing(position, position.window_start(), frozenset())
+    reported: list[str] = []
+    for day in range(7):
+        page = [op(f"{day}-{n}", "COMPLETED", day * 1440 + n) for n in range(0, 1440, 2)]
+        reported += names(step.take(page))
+        assert len(step.position().recent) <= 31  # the minute before the newest, never the history
+    reported += names(step.take([op("r", "COMPLETED", 1, 9000)]))
+    assert len(reported) == 7 * 720 + 1
+    assert reported[-1] == "r"
+    final = step.position()
+    assert final.newest == at(6 * 1440 + 1438)
+    assert final.running == frozenset()
+    assert advance(final, sweep_for(final, [op("6-1438", "COMPLETED", 6 * 1440 + 1438)])).report == []
 
 
 def test_a_version_1_position_resumes_from_its_since() -> None:
     """Written by 0.x: the oldest running operation's creation time and the finished ones since."""
     old = {"version": 1, "since": "2026-11-30T09:00:00+00:00", "handled": ["comms_operation_a"]}
     position = Position.from_json(old)
-    assert position == Position(T0 + LAG, frozenset(), ids("a"))
+    assert position == Position(T0 + LAG, frozenset(), digests("a"))
     assert position.window_start() == T0 - MARGIN  # the old sweep's start
     step = advance(
         position,

@@ -17,11 +17,17 @@ A :class:`Position` is:
   list a little after its ``createdAt``) is in ``running`` or was handled;
 - ``running``: the operations seen running and not yet seen finished;
 - ``recent``: the finished operations created since the window start that were handled
-  (reported, or not because their status is not watched or they had finished when watching began).
+  (reported, or not because their status is not watched or they had finished when watching began),
+  as :func:`digest` of their ids: only asked "handled already?", they are stored in 11 bytes each.
+
+:class:`Advancing` moves a position on page by page: a catch-up over days of operations holds one
+page and what the position keeps, never the listing.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,8 +48,17 @@ TERMINAL_STATUSES = tuple(status.value for status in OperationStatus if status.t
 RUNNING_STATUSES = tuple(status for status in OperationStatus if not status.terminal)
 #: Sorts operations without dates first.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: Bump when the stored shape changes. Version 1 (``since``, ``handled``) is still read.
-POSITION_VERSION = 2
+#: Bump when the stored shape changes. Version 1 (``since``, ``handled``) and version 2 (``recent``
+#: as a list of full ids) are still read.
+POSITION_VERSION = 3
+#: Characters of a :func:`digest`.
+DIGEST_LENGTH = 11
+
+
+def digest(operation_id: str) -> str:
+    """A short stand-in for ``operation_id`` (8 bytes of BLAKE2b, URL-safe base64, 11 characters)."""
+    raw = hashlib.blake2b(operation_id.encode(), digest_size=8).digest()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def validate_statuses(statuses: object) -> list[str]:
@@ -81,13 +96,26 @@ def _read_ids(value: object) -> frozenset[str]:
     )
 
 
+def _read_digests(value: object) -> frozenset[str]:
+    """The digests stored as one string (version 3)."""
+    if not isinstance(value, str):
+        return frozenset()
+    return frozenset(
+        value[i : i + DIGEST_LENGTH] for i in range(0, len(value) - DIGEST_LENGTH + 1, DIGEST_LENGTH)
+    )
+
+
 @dataclass(frozen=True)
 class Position:
     """Where a watcher is: see the module's docstring."""
 
     newest: datetime | None
     running: frozenset[str] = frozenset()
-    recent: frozenset[str] = frozenset()
+    recent: frozenset[str] = frozenset()  # digests
+
+    def handled(self, operation_id: str) -> bool:
+        """Whether ``operation_id`` is one of ``recent``."""
+        return digest(operation_id) in self.recent
 
     def window_start(self) -> datetime | None:
         """``startDate`` of the next listing of new operations (None: the whole retention)."""
@@ -98,7 +126,7 @@ class Position:
             "version": POSITION_VERSION,
             "newest": None if self.newest is None else self.newest.isoformat(),
             "running": sorted(self.running),
-            "recent": sorted(self.recent),
+            "recent": "".join(sorted(self.recent)),
         }
 
     @classmethod
@@ -116,12 +144,15 @@ class Position:
                 return cls(
                     _read_datetime(value.get("newest")),
                     _read_ids(value.get("running")),
-                    _read_ids(value.get("recent")),
+                    _read_digests(value.get("recent")),
                 )
+            if value.get("version") == 2:
+                recent = frozenset(map(digest, _read_ids(value.get("recent"))))
+                return cls(_read_datetime(value.get("newest")), _read_ids(value.get("running")), recent)
             if value.get("version") == 1:
                 since = _read_datetime(value.get("since"))
                 newest = None if since is None else since + VISIBILITY_LAG
-                return cls(newest, frozenset(), _read_ids(value.get("handled")))
+                return cls(newest, frozenset(), frozenset(map(digest, _read_ids(value.get("handled")))))
         except ValueError:  # a date-time that is not ISO 8601
             return None
         return None
@@ -174,39 +205,100 @@ def advance(position: Position | None, sweep: Sweep, statuses: Iterable[str] = T
     The sweep must cover the position (:meth:`Sweep.covers`); what it says nothing about
     (:meth:`Sweep.unknown`) is still running as far as the position knows.
     """
-    if not sweep.covers(position):
-        raise ValueError(f"a sweep from {sweep.start} does not cover a position from {position}")
-    wanted = set(statuses)
-    finished = {op.id: op for op in sweep.operations if op.terminal}
-    report: list[Operation] = []
-    if position is not None:
-        window = position.window_start()
-        report = [
-            op
-            for op in finished.values()
-            if op.status.value in wanted
-            and (
-                op.id in position.running
-                or (
-                    op.id not in position.recent
-                    and (window is None or op.created_at is None or op.created_at >= window)
+    step = Advancing(position, sweep.start, sweep.running, statuses)
+    report = step.take(sweep.operations, sweep.gone)
+    return Advance(report, step.position())
+
+
+class Advancing:
+    """:func:`advance` fed page by page: :meth:`take` each page of the listing of new operations
+    (then those read by id), report what it returns, and finally store :meth:`position`.
+
+    It keeps what the new position needs: the running ids, and the finished ones created in the
+    window of the newest seen so far.
+    """
+
+    def __init__(
+        self,
+        position: Position | None,
+        start: datetime | None,
+        running: frozenset[str],
+        statuses: Iterable[str] = TERMINAL_STATUSES,
+    ) -> None:
+        if position is not None and not Sweep(start, running, ()).covers(position):
+            raise ValueError(f"a sweep from {start} does not cover a position from {position}")
+        self.old = position
+        self.start = start
+        self.listed_running = running
+        self._wanted = set(statuses)
+        self._old_window = None if position is None else position.window_start()
+        self._running = set(running if position is None else position.running | running)
+        self._seen_known: set[str] = set()  # ids of old.running listed or read in this sweep
+        created = [] if start is None else [start + VISIBILITY_LAG + SWEEP_MARGIN]
+        if position is not None and position.newest is not None:
+            created.append(position.newest)
+        self._newest = max(created, default=None)
+        self._recent: dict[str, datetime | None] = {}  # digest: created_at
+
+    def unknown(self) -> frozenset[str]:
+        """The operations the old position knows as running about which the pages said nothing."""
+        if self.old is None:
+            return frozenset()
+        return self.old.running - self.listed_running - self._seen_known
+
+    def take(self, operations: Iterable[Operation], gone: Collection[str] = ()) -> list[Operation]:
+        """Account for ``operations`` (and ids Twilio no longer has); the ones to report, in the
+        order they finished."""
+        old = self.old
+        report: list[Operation] = []
+        newest = self._newest
+        for op in operations:
+            if op.created_at is not None and (newest is None or op.created_at > newest):
+                newest = op.created_at
+            known = old is not None and op.id in old.running
+            if known:
+                self._seen_known.add(op.id)
+            if not op.terminal:
+                self._running.add(op.id)
+                continue
+            key = digest(op.id)
+            first_time = key not in self._recent and (not known or op.id in self._running)
+            self._running.discard(op.id)
+            self._recent[key] = op.created_at
+            if (
+                old is not None
+                and first_time
+                and op.status.value in self._wanted
+                and (
+                    known
+                    or (
+                        key not in old.recent
+                        and (
+                            self._old_window is None
+                            or op.created_at is None
+                            or op.created_at >= self._old_window
+                        )
+                    )
                 )
-            )
-        ]
+            ):
+                report.append(op)
+        self._running.difference_update(gone)
+        self._seen_known.update(gone)
+        if newest != self._newest:
+            self._newest = newest
+            self._prune()
         report.sort(key=lambda op: (op.updated_at or op.created_at or _EPOCH, op.id))
-    listed_running = sweep.running | {op.id for op in sweep.operations if not op.terminal}
-    known_running = frozenset() if position is None else position.running
-    running = (known_running | listed_running) - finished.keys() - sweep.gone
-    created = [op.created_at for op in sweep.operations if op.created_at is not None]
-    if position is not None and position.newest is not None:
-        created.append(position.newest)
-    if sweep.start is not None:
-        created.append(sweep.start + VISIBILITY_LAG + SWEEP_MARGIN)
-    newest = max(created, default=None)
-    window = None if newest is None else newest - VISIBILITY_LAG - SWEEP_MARGIN
-    recent = {
-        op.id
-        for op in finished.values()
-        if window is None or op.created_at is None or op.created_at >= window
-    }
-    return Advance(report, Position(newest, frozenset(running), frozenset(recent)))
+        return report
+
+    def _prune(self) -> None:
+        window = self._window()
+        if window is not None:
+            self._recent = {k: c for k, c in self._recent.items() if c is None or c >= window}
+
+    def _window(self) -> datetime | None:
+        return None if self._newest is None else self._newest - VISIBILITY_LAG - SWEEP_MARGIN
+
+    def position(self) -> Position:
+        """The position after what was taken."""
+        self._prune()
+        return Position(self._newest, frozenset(self._running), frozenset(self._recent))

@@ -6,6 +6,7 @@ Import it from ``airflow_provider_twilio_push.triggers.twilio_push`` (its stored
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections import deque
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 from airflow_provider_twilio_push.core.events import (
     RUNNING_STATUSES,
     TERMINAL_STATUSES,
+    Advancing,
     Position,
     Sweep,
     advance,
@@ -42,6 +44,8 @@ VALIDATED_BETWEEN_YIELDS = 100
 #: The triggerer hands the events a trigger yields to the database at its next loop, about a
 #: second later: a position is stored only this long after the events it accounts for.
 PERSIST_DELAY = 5.0
+#: Airflow's default ``[state_store] max_value_storage_bytes``: a larger position is refused.
+STATE_STORE_LIMIT = 64 * 1024
 
 CLASSPATH = "airflow_provider_twilio_push.triggers.twilio_push.TwilioPushOperationEventTrigger"
 
@@ -90,6 +94,7 @@ class TwilioPushOperationEventTrigger(BaseEventTrigger):
         self.twilio_push_conn_id = twilio_push_conn_id
         self.statuses = validate_statuses(statuses)
         self.poll_interval = validate_event_poll_interval(poll_interval)
+        self._warned_size = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -136,16 +141,16 @@ class TwilioPushOperationEventTrigger(BaseEventTrigger):
         unsafe: deque[tuple[float, Position]] = deque()  # (when it is safe, position), oldest first
         yielded_at = -math.inf
         async for shared in shared_stream:
-            sweep = await self._complete(shared, position)
-            if sweep is None:
+            step: list[Advancing] = []
+            async with aclosing(self._advance(shared, position, step)) as reports:
+                async for operation in reports:
+                    self.log.info("Operation %s is %s", operation.id, operation.status.value)
+                    yield TriggerEvent(event_payload(operation))
+                    yielded_at = time.monotonic()
+                    await asyncio.sleep(0)  # a sweep may report thousands: let the loop run between them
+            if not step:
                 continue
-            step = advance(position, sweep, self.statuses)
-            for operation in step.report:
-                self.log.info("Operation %s is %s", operation.id, operation.status.value)
-                yield TriggerEvent(event_payload(operation))
-                yielded_at = time.monotonic()
-                await asyncio.sleep(0)  # a sweep may report thousands: let the loop run between them
-            position = step.position
+            position = step[0].position()
             unsafe.append((yielded_at + PERSIST_DELAY, position))
             safe = None
             while unsafe and unsafe[0][0] <= time.monotonic():
@@ -159,41 +164,84 @@ class TwilioPushOperationEventTrigger(BaseEventTrigger):
             async for event in self.filter_shared_stream(sweeps):
                 yield event
 
-    async def _complete(self, sweep: Sweep, position: Position | None) -> Sweep | None:
-        """``sweep`` with what this trigger's position needs and the group's did not look at, or
-        None when that look failed (logged; the next sweep tries again)."""
-        covered = sweep.covers(position)
-        unknown = sweep.unknown(position)
-        if covered and not unknown:
-            return sweep
-        async with TwilioPushHook(self.twilio_push_conn_id) as hook:
-            if not covered:
-                # Its position is older than the group's (e.g. it restarted): catch up on its own.
-                return await self._sweep(hook, position)
-            return sweep.plus(*await self._read(hook, unknown))
+    async def _advance(
+        self, sweep: Sweep, position: Position | None, done: list[Advancing]
+    ) -> AsyncGenerator[Operation]:
+        """The operations to report from ``sweep``, completed with what this trigger's position
+        needs and the group's did not look at; the finished step is appended to ``done``. Nothing
+        is appended when a look failed (logged; the next sweep tries again)."""
+        if not sweep.covers(position):
+            # Its position is older than the group's (e.g. it restarted): catch up on its own,
+            # page by page.
+            async with TwilioPushHook(self.twilio_push_conn_id) as hook:
+                async for operation in self._catch_up(hook, position, done):
+                    yield operation
+            return
+        step = Advancing(position, sweep.start, sweep.running, self.statuses)
+        for operation in step.take(sweep.operations, sweep.gone):
+            yield operation
+        unknown = step.unknown()
+        if unknown:
+            async with TwilioPushHook(self.twilio_push_conn_id) as hook:
+                for operation in step.take(*await self._read(hook, unknown)):
+                    yield operation
+        done.append(step)
+
+    async def _catch_up(
+        self, hook: TwilioPushHook, position: Position | None, done: list[Advancing]
+    ) -> AsyncGenerator[Operation]:
+        """:meth:`_sweep` for an old ``position``, reporting page by page: it holds a page and what
+        the position keeps, never the listing."""
+        start = first_window(datetime.now(UTC)) if position is None else position.window_start()
+        try:
+            running = await self._running(hook)
+            step = Advancing(position, start, running, self.statuses)
+            page: list[Operation] = []
+            async for operation in self._listing(hook, start_date=start):
+                page.append(operation)
+                if len(page) == VALIDATED_BETWEEN_YIELDS:
+                    for reported in step.take(page):
+                        yield reported
+                    page = []
+            for reported in step.take(page):
+                yield reported
+        except TwilioPushError as exc:
+            self._listing_failed(exc)
+            return
+        for reported in step.take(*await self._read(hook, step.unknown())):
+            yield reported
+        done.append(step)
 
     async def _sweep(self, hook: TwilioPushHook, position: Position | None) -> Sweep | None:
         """A look at the account for ``position`` (None: watching begins now), or None when a
         listing failed (logged; the watch goes on)."""
         start = first_window(datetime.now(UTC)) if position is None else position.window_start()
-        running: set[str] = set()
         listed: list[Operation] = []
         try:
-            for status in RUNNING_STATUSES:
-                async for operation in self._listing(hook, status=status):
-                    running.add(operation.id)
+            running = await self._running(hook)
             async for operation in self._listing(hook, start_date=start):
                 listed.append(operation)
         except TwilioPushError as exc:
-            self.log.warning(
-                "Listing the operations of connection %r failed, will try again in %s s: %s",
-                self.twilio_push_conn_id,
-                self.poll_interval,
-                exc,
-            )
+            self._listing_failed(exc)
             return None
-        sweep = Sweep(start, frozenset(running), listed)
+        sweep = Sweep(start, running, listed)
         return sweep.plus(*await self._read(hook, sweep.unknown(position)))
+
+    async def _running(self, hook: TwilioPushHook) -> frozenset[str]:
+        """The ids of the operations listed with a running status."""
+        running: set[str] = set()
+        for status in RUNNING_STATUSES:
+            async for operation in self._listing(hook, status=status):
+                running.add(operation.id)
+        return frozenset(running)
+
+    def _listing_failed(self, exc: TwilioPushError) -> None:
+        self.log.warning(
+            "Listing the operations of connection %r failed, will try again in %s s: %s",
+            self.twilio_push_conn_id,
+            self.poll_interval,
+            exc,
+        )
 
     async def _listing(self, hook: TwilioPushHook, **filters: Any) -> AsyncIterator[Operation]:
         """The operations listed with ``filters``, page by page, each read on its own: a malformed
@@ -261,8 +309,20 @@ class TwilioPushOperationEventTrigger(BaseEventTrigger):
         """Store ``position``; return what is stored now."""
         if self.asset_state_store is None:
             return position
+        value = position.to_json()
+        size = len(json.dumps(value).encode())
+        if size > STATE_STORE_LIMIT and not self._warned_size:
+            self._warned_size = True
+            self.log.warning(
+                "This watcher's position is %s bytes: %s operations are running, and their ids are "
+                "stored in full. Airflow refuses a value larger than [state_store] "
+                "max_value_storage_bytes (64 KB by default): raise it (or set it to 0) to keep the "
+                "position across restarts.",
+                size,
+                len(position.running),
+            )
         try:
-            await self.asset_state_store.aset(self.state_key, position.to_json())
+            await self.asset_state_store.aset(self.state_key, value)
         except Exception as exc:  # the store's own errors; the position stays in memory
             self.log.warning("Could not store this watcher's position, will try again: %s", exc)
             return None

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from airflow.triggers.base import TriggerEvent
 
+from airflow_provider_twilio_push.core.events import Position
 from airflow_provider_twilio_push.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_twilio_push.exceptions import TwilioPushInvalidInputError
+from airflow_provider_twilio_push.hooks.twilio_push import TwilioPushHook
 from airflow_provider_twilio_push.triggers import operation_events
 from airflow_provider_twilio_push.triggers.twilio_push import TwilioPushOperationEventTrigger
 
@@ -121,6 +123,12 @@ async def position_stored(
 ) -> None:
     """Wait until the stored position satisfies ``holds``."""
     await eventually(lambda: holds(stored(store)), limit)
+
+
+def handled(position: dict[str, Any], operation_id: str) -> bool:
+    """Whether the stored ``position`` counts ``operation_id`` as handled."""
+    read = Position.from_json(position)
+    return read is not None and read.handled(operation_id)
 
 
 def ids(payloads: list[dict[str, Any]]) -> list[str]:
@@ -245,7 +253,7 @@ async def test_the_position_survives_a_restart(twilio_push_emulator: EmulatorHan
     await sweeps_done(control, 2)
     control.advance(20)
     assert ids(await watching.until(1)) == [first["id"]]
-    await position_stored(store, lambda position: first["id"] in position["recent"])
+    await position_stored(store, lambda position: handled(position, first["id"]))
     await watching.stop()
 
     # While down: one finishes, one is created and finishes, one is still running.
@@ -258,14 +266,14 @@ async def test_the_position_survives_a_restart(twilio_push_emulator: EmulatorHan
     assert sorted(ids(await watching.until(2))) == sorted([while_down["id"], created_and_done["id"]])
     control.advance(20)
     await watching.until(3)
-    await position_stored(store, lambda position: later["id"] in position["recent"])
+    await position_stored(store, lambda position: handled(position, later["id"]))
     await sweeps_done(control, 2)
     await watching.stop()
 
     assert ids(watching.payloads)[2:] == [later["id"]]
     assert done_before["id"] not in ids(watching.payloads)
-    assert stored(store)["version"] == 2
-    assert later["id"] in stored(store)["recent"]
+    assert stored(store)["version"] == 3
+    assert handled(stored(store), later["id"])
 
 
 async def test_events_not_yet_safe_are_reported_again_after_a_restart(
@@ -593,10 +601,67 @@ async def test_a_position_of_version_1_resumes(twilio_push_emulator: EmulatorHan
     assert control.operation(running["id"])["operation"]["status"] == "COMPLETED"  # an hour: done
     watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL), store)
     payloads = await watching.until(2)
-    await position_stored(store, lambda position: position.get("version") == 2)
+    await position_stored(store, lambda position: position.get("version") == 3)
     await sweeps_done(control, 2)
     await watching.stop()
 
     assert sorted(ids(payloads)) == sorted([running["id"], unhandled["id"]])
     assert len(watching.payloads) == 2
     assert stored(store)["running"] == []
+
+
+async def test_a_catch_up_reports_page_by_page(
+    twilio_push_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trigger that resumes from a version 1 position an hour back reports the operations of
+    each page as it lists them: it never holds the whole listing (events arrive before its last
+    page is asked for)."""
+    monkeypatch.setattr(operation_events, "MAX_PAGE_SIZE", 100)
+    control = twilio_push_emulator.control
+    control.freeze()
+    finished = [control.create_operation(total=5, duration=0, age=3600 - n)["id"] for n in range(500)]
+    since = control.operation(finished[0])["operation"]["createdAt"]
+    store = MemoryStateStore()
+    store.values[STATE_KEY] = json.dumps({"version": 1, "since": since, "handled": []})
+
+    reported_at_page: list[int] = []  # events reported when each page of those operations arrived
+    pages = TwilioPushHook.aiter_operation_pages
+
+    async def counting_pages(hook: TwilioPushHook, **filters: Any) -> AsyncIterator[Any]:
+        async with aclosing(pages(hook, **filters)) as listing:
+            async for page in listing:
+                if page.operations and not filters.get("status"):  # the group's listings are empty
+                    reported_at_page.append(len(watching.payloads))
+                yield page
+
+    monkeypatch.setattr(TwilioPushHook, "aiter_operation_pages", counting_pages)
+    watching = watch(TwilioPushOperationEventTrigger(poll_interval=POLL), store)
+    payloads = await watching.until(500)
+    await watching.stop()
+
+    assert sorted(ids(payloads)) == sorted(finished)
+    assert len(reported_at_page) == 5
+    assert reported_at_page[4] >= 300  # the first pages were reported before the fifth was listed
+
+
+async def test_a_position_too_large_for_the_store_is_warned_about_once(
+    event_logs: list[dict[str, Any]],
+) -> None:
+    """Running ids are kept in full: 2,000 running at once outgrow Airflow's default 64 KB."""
+    store = MemoryStateStore()
+    trigger = TwilioPushOperationEventTrigger(poll_interval=POLL)
+    trigger.asset_state_store = store  # type: ignore[assignment]
+    running = frozenset(f"comms_operation_{n:026d}" for n in range(2000))
+    position = Position(None, running)
+    for _ in range(2):
+        assert await trigger._store_position(position) == position
+
+    assert store.writes == 2
+    [warning] = [entry for entry in event_logs if "max_value_storage_bytes" in entry["event"]]
+    assert warning["log_level"] == "warning"
+    size = len(json.dumps(position.to_json()).encode())
+    assert warning["event"] == (
+        f"This watcher's position is {size} bytes: 2000 operations are running, and their ids are "
+        "stored in full. Airflow refuses a value larger than [state_store] max_value_storage_bytes "
+        "(64 KB by default): raise it (or set it to 0) to keep the position across restarts."
+    )
