@@ -265,9 +265,6 @@ def test_asset_watcher_failover(production: AirflowHarness, events_emulator: Emu
     SIGKILLed: operations finishing before it moves, while it moves (seen running by the old triggerer,
     finished once it is dead) and after it moved each yield an asset event."""
     harness, control = production, events_emulator.control
-    # Frozen now, not earlier: the watcher's first sweep starts a minute before the present, and
-    # an operation created on a clock frozen longer ago would lie before it.
-    control.freeze()
     ensure_triggerers(harness)
     harness.wait_for_dag(EVENTS_DAG, timeout=180)
     poll_interval = 60  # the example's
@@ -290,6 +287,10 @@ def test_asset_watcher_failover(production: AirflowHarness, events_emulator: Emu
         lambda: watcher_triggerer(harness) in live and watcher_triggerer(harness), 300, "the watcher"
     )
     wait_until(lambda: listings() >= 1, poll_interval * 2 + 60, "the watcher's first sweep")
+    # Frozen now, not earlier: the watcher's first sweep starts a minute before the present, and
+    # an operation created on a clock frozen longer ago (minutes of start-up on a loaded machine)
+    # would lie before it.
+    control.freeze()
     before, during = create(3, duration=10), create(3, duration=LONG)
     control.advance(20)
     wait_until(lambda: reported(before), poll_interval * 2 + 60, "the events of the first operations")

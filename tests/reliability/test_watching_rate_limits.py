@@ -125,5 +125,6 @@ async def test_2000_triggers_under_a_5_rps_limit(
     assert counters["by_status"].get("429", 0) <= 5
     # Sweeps (every trigger knew its operation's creation time), and a GET at most for a trigger
     # that found the watcher alone.
-    assert sum(counters["routes"].get(GET_OPERATION, {}).values()) <= 1
+    # (Two on a loaded CI machine once: GET per poll would make thousands.)
+    assert sum(counters["routes"].get(GET_OPERATION, {}).values()) <= TRIGGERS // 100
     assert counters["routes"][LIST_OPERATIONS]["200"] >= 2
